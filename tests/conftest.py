@@ -1,0 +1,34 @@
+"""Shared fixtures: the real data root, and a temporary cache so tests never touch the user's cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_root() -> Path | None:
+    for candidate in (os.environ.get("ROBENCH_DATA"), REPO / ".data"):
+        if candidate and Path(candidate, "cifar10").is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The real benchmark data (unpacked from ../shared/data by .ci/run); tests needing it skip without it."""
+    root = _data_root()
+    if root is None:
+        pytest.skip("real data not found: set ROBENCH_DATA or run `../shared/tools/prepare-data .data`")
+    return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_hub_and_cache(tmp_path_factory):
+    """Keep tests off the network and the user's caches: the Hub is never reached from a test by accident."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ROBENCH_CACHE", str(tmp_path_factory.mktemp("robench-cache")))
+    yield
