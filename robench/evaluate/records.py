@@ -1,0 +1,210 @@
+"""Result records: the JSON that every robench number lives in, and its versioned schema.
+
+Two kinds share one schema: *measured* records written by the evaluator (full provenance: weights sha256,
+data subset hash, attack configuration hash, seed, library versions, device, timings) and *reported*
+records transcribed from a paper's table (with the table they cite). Accuracies are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from robench.errors import RobenchError
+
+SCHEMA_ID = "robench.result/1"
+
+_ACCURACY = {"type": "number", "minimum": 0, "maximum": 1}
+_INTERVAL = {"type": "array", "items": _ACCURACY, "minItems": 2, "maxItems": 2}
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+
+RESULT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": SCHEMA_ID,
+    "type": "object",
+    "required": ["schema", "kind", "model", "dataset", "threat_model", "metrics"],
+    "properties": {
+        "schema": {"const": SCHEMA_ID},
+        "kind": {"enum": ["measured", "reported"]},
+        "model": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "source": {"type": "string"},
+                "family": {"type": "string"},
+                "architecture": {"type": "string"},
+                "arch_id": {"type": ["string", "null"]},
+                "genotype": {"type": ["string", "null"]},
+                "params": {"type": "integer", "minimum": 0},
+                "weights_sha256": _SHA256,
+                "training": {"type": "string"},
+            },
+        },
+        "dataset": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string"},
+                "split": {"type": "string"},
+                "n_examples": {"type": "integer", "minimum": 1},
+                "seed": {"type": "integer"},
+                "data_sha256": _SHA256,
+                "subset_sha256": _SHA256,
+            },
+        },
+        "threat_model": {
+            "type": "object",
+            "required": ["norm", "eps"],
+            "properties": {
+                "norm": {"enum": ["Linf", "L2", "L1", "none"]},
+                "eps": {"type": "number", "minimum": 0},
+                "eps_text": {"type": "string"},
+            },
+        },
+        "attacks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "library": {"type": "string"},
+                    "params": {"type": "object"},
+                },
+            },
+        },
+        "config_sha256": _SHA256,
+        "metrics": {
+            "type": "object",
+            "required": ["clean_accuracy"],
+            "properties": {
+                "clean_accuracy": _ACCURACY,
+                "robust_accuracy": {"anyOf": [_ACCURACY, {"type": "null"}]},
+                "per_attack": {"type": "object", "additionalProperties": _ACCURACY},
+                "clean_ci95": _INTERVAL,
+                "robust_ci95": _INTERVAL,
+                "hrs": {"anyOf": [_ACCURACY, {"type": "null"}]},
+            },
+        },
+        "flags": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "environment": {"type": "object"},
+        "timings": {"type": "object"},
+        "source": {
+            "type": "object",
+            "required": ["paper", "table"],
+            "properties": {
+                "paper": {"type": "string"},
+                "arxiv": {"type": "string"},
+                "table": {"type": "string"},
+                "note": {"type": "string"},
+            },
+        },
+        "created": {"type": "string"},
+    },
+    "allOf": [
+        {
+            "if": {"properties": {"kind": {"const": "measured"}}},
+            "then": {
+                "required": ["attacks", "config_sha256", "environment", "timings"],
+                "properties": {
+                    "model": {"required": ["name", "weights_sha256"]},
+                    "dataset": {"required": ["name", "split", "n_examples", "seed", "subset_sha256"]},
+                },
+            },
+        },
+        {"if": {"properties": {"kind": {"const": "reported"}}}, "then": {"required": ["source"]}},
+    ],
+}
+
+
+TRANSFER_SCHEMA_ID = "robench.transfer/1"
+
+TRANSFER_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": TRANSFER_SCHEMA_ID,
+    "type": "object",
+    "required": ["schema", "kind", "sources", "targets", "matrix", "dataset", "threat_model", "attack"],
+    "properties": {
+        "schema": {"const": TRANSFER_SCHEMA_ID},
+        "kind": {"enum": ["measured", "reported"]},
+        "sources": {"type": "array", "items": {"type": "object", "required": ["name"]}, "minItems": 1},
+        "targets": {"type": "array", "items": {"type": "object", "required": ["name"]}, "minItems": 1},
+        "matrix": {"type": "array", "items": {"type": "array", "items": _ACCURACY}},
+        "clean_accuracy": {"type": "object", "additionalProperties": _ACCURACY},
+        "dataset": RESULT_SCHEMA["properties"]["dataset"],
+        "threat_model": RESULT_SCHEMA["properties"]["threat_model"],
+        "attack": RESULT_SCHEMA["properties"]["attacks"]["items"],
+        "environment": {"type": "object"},
+        "timings": {"type": "object"},
+        "source": RESULT_SCHEMA["properties"]["source"],
+        "created": {"type": "string"},
+    },
+    "allOf": [{"if": {"properties": {"kind": {"const": "reported"}}}, "then": {"required": ["source"]}}],
+}
+
+_SCHEMAS = {SCHEMA_ID: RESULT_SCHEMA, TRANSFER_SCHEMA_ID: TRANSFER_SCHEMA}
+
+
+def validate_record(record: dict, where: str = "record") -> dict:
+    """Check ``record`` against its schema (result or transfer, by its ``schema`` field); raise one readable
+    error naming the first offending field."""
+    import jsonschema
+
+    schema = _SCHEMAS.get(record.get("schema") if isinstance(record, dict) else None)
+    if schema is None:
+        raise RobenchError(
+            f"{where} names no known schema (expected one of {', '.join(sorted(_SCHEMAS))})",
+            hint="set its \"schema\" field, or regenerate the record with robench",
+        )
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        field = ".".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise RobenchError(
+            f"{where} does not follow schema {schema['$id']}: {field}: {first.message}",
+            hint="fix the field, or regenerate the record with `robench eval … --out`",
+        )
+    return record
+
+
+def canonical_json(obj: Any) -> str:
+    """The byte-stable text of ``obj``: sorted keys, fixed separators (hashes and diffs depend on it)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_of(obj: Any) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def write_record(record: dict, path: str | Path) -> Path:
+    """Validate and write ``record`` atomically as indented JSON."""
+    validate_record(record, where=str(path))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_record(path: str | Path) -> dict:
+    """Read and validate a result record; a missing or malformed file is a one-line error."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RobenchError(f"no result record at {path}", hint="pass the JSON written by `robench eval --out`") from None
+    except json.JSONDecodeError as err:
+        raise RobenchError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})", hint="regenerate it") from None
+    return validate_record(record, where=str(path))
