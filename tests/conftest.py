@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data root, and a temporary cache so tests never touch the user's cache."""
+"""Shared fixtures: the real data root, and no network."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def data_root() -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _isolated_hub_and_cache(tmp_path_factory):
-    """Keep tests off the network and the user's caches: the Hub is never reached from a test by accident."""
+def _offline_hub():
+    """Keep tests off the network: the Hub is never reached from a test by accident (tests that need a Hub
+    start their own server on 127.0.0.1 and say so)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("ROBENCH_CACHE", str(tmp_path_factory.mktemp("robench-cache")))
     yield
