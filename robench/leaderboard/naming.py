@@ -1,0 +1,108 @@
+"""Names and labels shared by the record store and the renderers: data sets, threat models, attacks, suites.
+
+A threat model's key uses ``k/255`` when its eps is within half a unit of the third decimal of ``k/255``:
+papers write 8/255 as 0.031 (AdvRush), and numbers at the same budget belong in the same table. Each record
+keeps the eps it states, and the rendered row shows it when it differs from the table's.
+"""
+
+from __future__ import annotations
+
+import re
+
+DATASETS: dict[str, str] = {
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "svhn": "SVHN",
+    "tiny-imagenet": "Tiny-ImageNet",
+    "imagenet": "ImageNet",
+}
+
+# canonical column order and display names; other attack names follow alphabetically, shown as they are
+ATTACKS: dict[str, str] = {
+    "fgsm": "FGSM",
+    "ffgsm": "F-FGSM",
+    "mifgsm": "MI-FGSM",
+    "pgd10": "PGD-10",
+    "pgd20": "PGD-20",
+    "pgd20-advrush": "PGD-20 (AdvRush)",
+    "pgd100": "PGD-100",
+    "deepfool": "DeepFool",
+    "cw": "C&W",
+    "apgd-ce": "APGD-CE",
+    "apgd10x10": "APGD-10x10",
+    "square": "Square",
+    "autoattack": "AA",
+    "autoattack-plus": "AA+",
+    "autoattack-rand": "AA-rand",
+}
+SINGLE_STEP = frozenset({"fgsm", "ffgsm"})
+
+_EPS_TOLERANCE = 5e-4  # half of the last decimal in "0.031"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of ``text``: lower case, runs of other characters become one hyphen."""
+    return re.sub(r"[^a-z0-9.+_-]+", "-", text.lower()).strip("-") or "unnamed"
+
+
+def dataset_label(name: str) -> str:
+    return DATASETS.get(name, name)
+
+
+def dataset_order(name: str) -> tuple[int, str]:
+    return (list(DATASETS).index(name) if name in DATASETS else len(DATASETS), name)
+
+
+def _on_grid(eps: float) -> int | None:
+    k = round(eps * 255)
+    return k if k >= 1 and abs(eps - k / 255) < _EPS_TOLERANCE else None
+
+
+def eps_label(eps: float) -> str:
+    """``8/255`` for budgets on the 1/255 grid (to the precision papers write them), else the number."""
+    k = _on_grid(eps)
+    return f"{k}/255" if k else f"{eps:g}"
+
+
+def label_rounds(eps: float) -> bool:
+    """Whether :func:`eps_label` shows a budget other than ``eps`` itself (0.031 shown as 8/255)."""
+    k = _on_grid(eps)
+    return k is not None and abs(eps - k / 255) > 1e-12
+
+
+def threat_key(threat_model: dict) -> str:
+    """The file-name key of a threat model, e.g. ``linf-8-255``, ``l2-0.5``, ``none``."""
+    if threat_model["norm"] == "none":
+        return "none"
+    return slug(f"{threat_model['norm']}-{eps_label(threat_model['eps']).replace('/', '-')}")
+
+
+def threat_label(threat_model: dict) -> str:
+    if threat_model["norm"] == "none":
+        return "no attack"
+    return f"{threat_model['norm']}, ε = {eps_label(threat_model['eps'])}"
+
+
+def threat_order(threat_model: dict) -> tuple[str, float]:
+    k = _on_grid(threat_model["eps"])
+    return (threat_model["norm"], k / 255 if k else float(threat_model["eps"]))
+
+
+def attack_label(name: str) -> str:
+    return ATTACKS.get(name, name)
+
+
+def attack_order(name: str) -> tuple[int, str]:
+    return (list(ATTACKS).index(name) if name in ATTACKS else len(ATTACKS), name)
+
+
+def is_autoattack(name: str) -> bool:
+    return name == "autoattack" or name.startswith("autoattack-")
+
+
+def suite_name(record: dict) -> str:
+    """The attack suite of a result record: its attacks in the order they ran, joined by ``+``."""
+    names = [a["name"] for a in record.get("attacks", [])]
+    if not names:
+        names = sorted(record["metrics"].get("per_attack", {}), key=attack_order)
+    return "+".join(slug(n) for n in names) or "clean"
