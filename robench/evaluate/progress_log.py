@@ -1,0 +1,73 @@
+"""The append-only log that makes an evaluation resumable.
+
+The first line holds the configuration and its hash; every later line is the outcome of one (stage, batch).
+Each line is flushed and fsynced before the next batch starts, so a run killed at any moment loses at most
+the batch in flight; a torn last line is discarded on reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from robench.errors import RobenchError
+
+
+class ProgressLog:
+    def __init__(self, path: Path | None, config_sha256: str, config: dict, writer: bool = True):
+        self.path = path
+        self.writer = writer and path is not None
+        self.entries: dict[tuple[int, int], dict] = {}
+        self.extras: dict[str, dict] = {}
+        if path is None:
+            return
+        if path.exists() and path.stat().st_size:
+            self._read(config_sha256)
+        elif self.writer:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._append({"kind": "header", "config_sha256": config_sha256, "config": config}, fresh=True)
+
+    def _read(self, config_sha256: str) -> None:
+        lines = self.path.read_text().split("\n")
+        try:
+            header = json.loads(lines[0])
+        except json.JSONDecodeError:
+            header = {}
+        if header.get("config_sha256") != config_sha256:
+            raise RobenchError(
+                f"{self.path.parent} holds an evaluation with a different configuration "
+                f"({str(header.get('config_sha256'))[:12]} vs {config_sha256[:12]}), so it cannot be resumed",
+                hint="use another --out directory, or delete that one to start over",
+            )
+        complete = []
+        for line in lines[1:]:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                break  # a torn write from an interrupted run: everything after it is redone
+            complete.append(line)
+            if entry["kind"] == "batch":
+                self.entries[(entry["stage"], entry["batch"])] = entry
+            else:
+                self.extras[entry["kind"]] = entry
+        if self.writer and len(complete) != len([ln for ln in lines[1:] if ln]):
+            # drop the torn tail so later appends start on a clean line
+            self.path.write_text("\n".join([lines[0], *complete]) + "\n")
+
+    def get(self, stage: int, batch: int) -> dict | None:
+        return self.entries.get((stage, batch))
+
+    def add(self, entry: dict) -> None:
+        if entry["kind"] == "batch":
+            self.entries[(entry["stage"], entry["batch"])] = entry
+        else:
+            self.extras[entry["kind"]] = entry
+        if self.writer:
+            self._append(entry)
+
+    def _append(self, entry: dict, fresh: bool = False) -> None:
+        with open(self.path, "w" if fresh else "a") as f:
+            f.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            f.flush()
+            os.fsync(f.fileno())

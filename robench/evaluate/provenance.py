@@ -1,0 +1,57 @@
+"""What makes a number traceable: the exact weights, the library versions and the device it came from."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from importlib import metadata
+
+import torch
+from torch import nn
+
+from robench.errors import RobenchError
+
+_LIBRARIES = ("robench", "torch", "torchvision", "torchattacks", "pyautoattack", "timm", "numpy")
+
+
+def weights_sha256(model: nn.Module) -> str:
+    """sha256 over the state dict (names, dtypes, shapes and bytes, in name order): identifies the weights
+    independently of the file they came from."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if "auxiliary" not in n)
+
+
+def environment(device: torch.device) -> dict:
+    versions = {}
+    for lib in _LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = None
+    env = {"versions": versions, "python": platform.python_version(), "device": str(device),
+           "platform": platform.platform(), "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+        env["cudnn"] = torch.backends.cudnn.version()
+        env["cudnn_deterministic"] = torch.backends.cudnn.deterministic
+    return env
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise RobenchError(f"unknown device {device!r}", hint="use cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RobenchError("CUDA was requested but no GPU is visible to torch", hint="use --device cpu")
+    return resolved

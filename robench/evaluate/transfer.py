@@ -1,0 +1,193 @@
+"""Black-box transfer matrices: adversarial examples crafted on each source, evaluated on every target.
+
+Each source's examples are generated once and cached on disk (keyed by the source's weights, the attack, the
+data subset and the seed), so an N x N matrix costs N attack runs instead of N^2; the diagonal is the
+white-box accuracy. Entry [i][j] is the accuracy of target j on the examples crafted on source i, over all
+points (AdvRush Table 2 convention).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from robench.data import get_dataset, load_split, select_subset, subset_hash
+from robench.errors import RobenchError
+from robench.evaluate.attacks import build_stages, resolve_attack
+from robench.evaluate.provenance import environment, resolve_device, weights_sha256
+from robench.evaluate.records import TRANSFER_SCHEMA_ID, sha256_of, write_record
+from robench.evaluate.runner import default_batch_size, resolve_threat_model
+
+
+@dataclass
+class TransferResult:
+    record: dict
+
+    @property
+    def matrix(self) -> list[list[float]]:
+        return self.record["matrix"]
+
+
+def transfer_matrix(
+    sources: Sequence[nn.Module | str],
+    targets: Sequence[nn.Module | str] | None = None,
+    dataset: str = "cifar10",
+    attack: str = "pgd20",
+    n_examples: int | None = None,
+    batch_size: int | None = None,
+    data_dir: str | Path | None = None,
+    seed: int = 0,
+    *,
+    names: Sequence[str] | None = None,
+    eps: str | float | None = None,
+    device: str | torch.device | None = None,
+    out: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+) -> TransferResult:
+    """Accuracy of every target on adversarial examples crafted on every source. ``targets`` defaults to the
+    sources (a square matrix whose diagonal is white-box); ``names`` labels sources then targets."""
+    device = resolve_device(device)
+    models, labels = _load_all(list(sources) + list(targets or []), names, dataset, device)
+    src_models, src_names = models[: len(sources)], labels[: len(sources)]
+    tgt_models, tgt_names = (models[len(sources):], labels[len(sources):]) if targets else (src_models, src_names)
+
+    spec = get_dataset(dataset)
+    tm = resolve_threat_model(dataset, None, eps)
+    config = resolve_attack(attack, tm)
+    if config.method == "autoattack" and len(_stage_names(config, src_models[0], spec.num_classes, device)) > 1:
+        raise RobenchError("a transfer matrix needs a single-stage attack, not a multi-attack AutoAttack suite",
+                           hint="use pgd20, pgd100, fgsm, mifgsm or apgd-ce")
+    data = load_split(spec.name, "test", data_dir)
+    indices = select_subset(len(data.labels), n_examples, seed)
+    batch_size = batch_size or default_batch_size(device)
+    cache = Path(cache_dir) if cache_dir else (Path(out) / "adversarial" if out else None)
+
+    started = time.perf_counter()
+    src_sha = [weights_sha256(m) for m in src_models]
+    tgt_sha = [weights_sha256(m) for m in tgt_models]
+    subset_sha = subset_hash(data, indices)
+    timings: dict[str, float] = {}
+    matrix = []
+    for model, name, sha in zip(src_models, src_names, src_sha):
+        key = sha256_of({"source": sha, "attack": config.to_record(), "subset": subset_sha, "seed": seed,
+                         "batch_size": batch_size})
+        tic = time.perf_counter()
+        x_adv = _cached_adversarial(cache, key, lambda m=model: _craft(m, config, spec.num_classes, data, indices,
+                                                                      batch_size, seed, device))
+        timings[f"craft:{name}"] = time.perf_counter() - tic
+        matrix.append([_accuracy(t, x_adv, data.labels[indices], batch_size, device) for t in tgt_models])
+    clean = {n: _accuracy(t, _clean(data, indices), data.labels[indices], batch_size, device)
+             for t, n in zip(tgt_models, tgt_names)}
+
+    record = {
+        "schema": TRANSFER_SCHEMA_ID,
+        "kind": "measured",
+        "sources": [{"name": n, "weights_sha256": s} for n, s in zip(src_names, src_sha)],
+        "targets": [{"name": n, "weights_sha256": s} for n, s in zip(tgt_names, tgt_sha)],
+        "matrix": matrix,
+        "clean_accuracy": clean,
+        "dataset": {"name": spec.name, "split": "test", "n_examples": len(indices), "seed": seed,
+                    "data_sha256": data.sha256, "subset_sha256": subset_sha},
+        "threat_model": {"norm": tm.norm, "eps": tm.eps, "eps_text": tm.eps_text},
+        "attack": config.to_record(),
+        "environment": environment(device),
+        "timings": {"total_seconds": time.perf_counter() - started, **timings},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if out is not None:
+        write_record(record, Path(out) / "transfer.json")
+        plot_transfer_heatmap(record, Path(out) / "transfer.png")
+    return TransferResult(record)
+
+
+def _load_all(models, names, dataset, device) -> tuple[list[nn.Module], list[str]]:
+    from robench import zoo
+
+    if names is not None and len(names) != len(models):
+        raise RobenchError(f"{len(names)} names for {len(models)} models", hint="give one name per model")
+    loaded, labels = [], []
+    for i, m in enumerate(models):
+        label = names[i] if names else (m if isinstance(m, str) else f"model{i}")
+        module = zoo.load(m, dataset=dataset, device=device) if isinstance(m, str) else m.eval().to(device)
+        loaded.append(module)
+        labels.append(label)
+    return loaded, labels
+
+
+def _stage_names(config, model, num_classes, device) -> list[str]:
+    return [s.name for s in build_stages(config, model, num_classes, 0, device)]
+
+
+def _clean(data, indices) -> torch.Tensor:
+    return data.images[indices].float().div_(255)
+
+
+def _craft(model, config, num_classes, data, indices, batch_size, seed, device) -> torch.Tensor:
+    (stage,) = build_stages(config, model, num_classes, seed, device)
+    out = []
+    for chunk in torch.split(indices, batch_size):
+        x = data.images[chunk].to(device).float().div_(255)
+        y = data.labels[chunk].to(device)
+        torch.manual_seed(seed)
+        out.append(stage.run(x, y).detach().cpu())
+    return torch.cat(out)
+
+
+def _cached_adversarial(cache: Path | None, key: str, craft) -> torch.Tensor:
+    from safetensors.torch import load_file, save_file
+
+    if cache is None:
+        return craft()
+    path = cache / f"{key}.safetensors"
+    if path.exists():
+        return load_file(path)["x_adv"]
+    x_adv = craft()
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({"x_adv": x_adv.contiguous()}, tmp)
+    tmp.replace(path)
+    return x_adv
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device) -> float:
+    correct = 0
+    for xb, yb in zip(torch.split(x, batch_size), torch.split(y, batch_size)):
+        correct += (model(xb.to(device)).argmax(1).cpu() == yb).sum().item()
+    return correct / len(y)
+
+
+def plot_transfer_heatmap(record: dict, path: str | Path) -> Path:
+    """A source x target heat-map of a transfer record (rows: source, columns: target), as AdvRush Table 2."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sources = [s["name"] for s in record["sources"]]
+    targets = [t["name"] for t in record["targets"]]
+    values = torch.tensor(record["matrix"]) * 100
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(targets), 1.0 + 0.7 * len(sources)), dpi=100)
+    image = ax.imshow(values.numpy(), cmap="viridis", vmin=0, vmax=100)
+    ax.set_xticks(range(len(targets)), targets, rotation=45, ha="right")
+    ax.set_yticks(range(len(sources)), sources)
+    ax.set_xlabel("target")
+    ax.set_ylabel("source")
+    for i in range(len(sources)):
+        for j in range(len(targets)):
+            ax.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center",
+                    color="white" if values[i, j] < 50 else "black", fontsize=8)
+    attack = record["attack"]["name"]
+    ax.set_title(f"transfer accuracy (%), {attack}, {record['threat_model'].get('eps_text', '')}")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path
