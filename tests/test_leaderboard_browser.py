@@ -1,6 +1,7 @@
 """The leaderboard page in a real browser: headless Chromium driven over the W3C WebDriver protocol (urllib only).
 
-Sorts by clicking a header, filters by data set, and saves docs/leaderboard.png. Needs Debian's chromium and
+Sorts by clicking a header, filters by data set, and takes a screenshot (into docs/leaderboard.png when
+ROBENCH_UPDATE_SCREENSHOT=1). Needs Debian's chromium and
 chromium-driver (`apt-get install -y chromium chromium-driver`).
 """
 
