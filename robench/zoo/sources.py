@@ -1,0 +1,138 @@
+"""Model sources: ``hf-hub:org/name[@revision]``, ``local-dir:/path`` or a bare zoo name.
+
+Parsing is strict, as in timm: a bare name that looks like a path or a Hub repo id is refused with a hint to
+add the right prefix, never guessed. ``load_from_source`` is what ``zoo.load`` delegates prefixed names to.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from robench.errors import RobenchError
+
+HF_HUB_PREFIX = "hf-hub:"
+LOCAL_DIR_PREFIX = "local-dir:"
+PREFIXES = (HF_HUB_PREFIX, LOCAL_DIR_PREFIX)
+
+# One segment of a Hub repo id: alphanumerics, '-', '_', '.', neither starting nor ending with '-' or '.'.
+_REPO_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?"
+_REPO_ID_RE = re.compile(rf"{_REPO_PART}/{_REPO_PART}")
+_REVISION_RE = re.compile(r"[A-Za-z0-9._/-]+")
+_FILE_SUFFIXES = (".pt", ".pth", ".tar", ".bin", ".ckpt", ".pkl", ".safetensors", ".json", ".zip")
+REPO_ID_MAX_LENGTH = 96
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A parsed model source. ``location`` is a zoo name, a Hub repo id or a directory path."""
+
+    kind: Literal["zoo", "hf-hub", "local-dir"]
+    location: str
+    revision: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "zoo":
+            return self.location
+        revision = f"@{self.revision}" if self.revision else ""
+        return f"{self.kind}:{self.location}{revision}"
+
+
+def validate_repo_id(repo_id: str) -> str:
+    """Return ``repo_id`` if it is a well-formed ``org/name`` Hub id, else raise a RobenchError."""
+    problem = None
+    if not isinstance(repo_id, str) or not _REPO_ID_RE.fullmatch(repo_id):
+        problem = "it must be 'org/name' with letters, digits, '-', '_' or '.' (not first or last)"
+    elif len(repo_id) > REPO_ID_MAX_LENGTH:
+        problem = f"it is longer than {REPO_ID_MAX_LENGTH} characters"
+    elif "--" in repo_id or ".." in repo_id:
+        problem = "'--' and '..' are not allowed"
+    elif repo_id.endswith(".git"):
+        problem = "it must not end with '.git'"
+    if problem:
+        raise RobenchError(f"malformed Hub repo id {repo_id!r}: {problem}", hint="write it as org/name, e.g. robench/robench-advrush-cifar10")
+    return repo_id
+
+
+def validate_namespace(namespace: str) -> str:
+    """Return ``namespace`` if it is a well-formed Hub user or organisation name, else raise a RobenchError."""
+    if not isinstance(namespace, str) or not re.fullmatch(_REPO_PART, namespace) or len(namespace) > REPO_ID_MAX_LENGTH:
+        raise RobenchError(f"malformed Hub organisation {namespace!r}", hint="give a user or organisation name, e.g. robench")
+    return namespace
+
+
+def split_revision(spec: str) -> tuple[str, str | None]:
+    """Split ``org/name@revision`` into the validated repo id and the revision (None when absent)."""
+    repo_id, at, revision = spec.partition("@")
+    validate_repo_id(repo_id)
+    if at and (not _REVISION_RE.fullmatch(revision) or ".." in revision):
+        raise RobenchError(
+            f"malformed revision in {spec!r}",
+            hint="give a branch, tag, 'refs/pr/N' or a commit hash after '@', e.g. org/name@main",
+        )
+    return repo_id, revision or None
+
+
+def _looks_like_path(name: str) -> bool:
+    return (
+        "/" in name
+        or "\\" in name
+        or name.startswith((".", "~"))
+        or name.lower().endswith(_FILE_SUFFIXES)
+    )
+
+
+def parse_source(source: str) -> ModelSource:
+    """Parse a model source string; anything ambiguous is an error with a hint, never a guess."""
+    if not isinstance(source, str) or not source.strip() or source != source.strip():
+        raise RobenchError(f"empty or padded model name {source!r}", hint="give a zoo name, hf-hub:org/name or local-dir:/path")
+    if source.startswith(HF_HUB_PREFIX):
+        repo_id, revision = split_revision(source[len(HF_HUB_PREFIX):])
+        return ModelSource("hf-hub", repo_id, revision)
+    if source.startswith(LOCAL_DIR_PREFIX):
+        path = source[len(LOCAL_DIR_PREFIX):]
+        if not path:
+            raise RobenchError("local-dir: needs a directory", hint="write local-dir:/path/to/checkpoint")
+        return ModelSource("local-dir", str(Path(path).expanduser()))
+    scheme, colon, _ = source.partition(":")
+    if colon:
+        raise RobenchError(
+            f"unknown model source prefix '{scheme}:' in {source!r}",
+            hint=f"use one of {', '.join(PREFIXES)} or a bare zoo name (see `robench list`)",
+        )
+    if _looks_like_path(source):
+        hints = [f"local-dir:{source} for a checkpoint directory"]
+        if _REPO_ID_RE.fullmatch(source.partition("@")[0]):
+            hints.insert(0, f"hf-hub:{source} for a Hugging Face Hub repo")
+        raise RobenchError(
+            f"{source!r} looks like a path or a Hub repo id, not a zoo model name",
+            hint="write " + " or ".join(hints),
+        )
+    return ModelSource("zoo", source)
+
+
+def load_from_source(source: str, device=None, verify_golden: bool = False):
+    """Load a model from any source as an eval-mode ``nn.Module`` whose weights passed their sha256 check.
+
+    ``hf-hub:`` downloads through the Hub cache (see ``robench.hub.pull``), ``local-dir:`` reads a checkpoint
+    directory; both end in ``load_checkpoint``. A bare zoo name goes to ``robench.zoo.load``.
+    """
+    parsed = parse_source(source)
+    if parsed.kind == "zoo":
+        from robench.zoo import load
+
+        return load(parsed.location, device=device)
+
+    from robench.zoo.checkpoint import load_checkpoint
+
+    if parsed.kind == "hf-hub":
+        from robench.hub import pull
+
+        directory = pull(parsed.location, revision=parsed.revision)
+    else:
+        directory = Path(parsed.location)
+    model = load_checkpoint(directory, device=device, verify_golden=verify_golden)
+    model.robench_checkpoint.source = str(parsed)
+    return model
