@@ -6,7 +6,8 @@ Both sides run on the same model, data and attack, in this process, one after th
   at RobustBench's CLI default of 500 (`--big-batch`), which is what batch choice saves.
 - transfer: robench.transfer_matrix (one craft per source) vs crafting again for every (source, target) pair.
 
-usage: python benchmarks/bench_eval.py [--model darts_v2] [--width 16] [--layers 8] [--n 256] [--models 3]
+usage: python benchmarks/bench_eval.py [--model darts_v2] [--width 16] [--layers 8] [--pretrained] [--n 256]
+       [--models 3]   (the transfer part needs distinct models: it uses seeded architectures unless --pretrained)
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ import time
 import torch
 
 
-def build(name: str, width: int, layers: int, seed: int):
+def build(args, seed: int):
+    """The trained zoo checkpoint with --pretrained, else the architecture at (width, layers) with seeded weights."""
     from robench import zoo
 
+    if args.pretrained:
+        return zoo.load(args.model, pretrained=True)
     torch.manual_seed(seed)
-    return zoo.create_model(name, C=width, layers=layers).eval()
+    return zoo.create_model(args.model, C=args.width, layers=args.layers).eval()
 
 
 def bare_loop(model, x, y, batch_size: int) -> float:
@@ -49,6 +53,7 @@ def main() -> None:
     parser.add_argument("--model", default="darts_v2")
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--pretrained", action="store_true", help="load the zoo's trained weights for --model")
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--big-batch", type=int, default=500)
@@ -63,8 +68,9 @@ def main() -> None:
     split = load_split("cifar10", "test", args.data_dir)
     idx = select_subset(len(split.labels), args.n, 0)
     x, y = split.images[idx].float() / 255, split.labels[idx]
-    model = build(args.model, args.width, args.layers, 0)
-    print(f"model {args.model} C={args.width} L={args.layers}, {args.n} CIFAR-10 test images, "
+    model = build(args, 0)
+    shape = "trained weights" if args.pretrained else f"C={args.width} L={args.layers}, seeded weights"
+    print(f"model {args.model} ({shape}), {args.n} CIFAR-10 test images, "
           f"{torch.get_num_threads()} threads")
 
     common = dict(attacks=["pgd20"], n_examples=args.n, data_dir=args.data_dir)
@@ -78,7 +84,7 @@ def main() -> None:
     print(f"bare loop at batch {args.big_batch}: {t_big:.1f} s -> robench's default batch is "
           f"{t_big / t_ours:.2f}x faster")
 
-    models = [build(args.model, args.width, args.layers, s) for s in range(args.models)]
+    models = [build(args, s) for s in range(args.models)]
     names = [f"m{s}" for s in range(args.models)]
     crafts = []
     craft = transfer._craft
