@@ -29,6 +29,7 @@ from robench.data.datasets import CIFAR10_CLASSES
 from robench.data.decode import ResizeCrop
 from robench.data.loader import crop_flip, cutout
 from robench.data.sources import Source
+from robench.data.split import take
 from robench.errors import RobenchError
 
 
@@ -328,6 +329,13 @@ def test_iter_batches_cover_the_subset_in_order():
     assert [len(b) for b in seen] == [10, 10, 3] and torch.equal(torch.cat(seen), idx)
     with pytest.raises(RobenchError):
         next(iter_batches(split, torch.tensor([0, len(split)]), 4))
+
+
+def test_take_equals_index_select():
+    images = torch.randint(0, 256, (20, 3, 8, 8), dtype=torch.uint8)
+    idx = torch.tensor([3, 0, 18, 3])
+    for tensor in (images, images[1:], images[:, :, :5, :5].contiguous(), images.float()):
+        assert torch.equal(take(tensor, idx), tensor.index_select(0, idx))
 
 
 # ---------------------------------------------------------------- training loader and augmentation

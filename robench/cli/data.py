@@ -22,7 +22,7 @@ def data() -> None:
 @data.command("info")
 @data_dir_option
 def info(data_dir: str | None) -> None:
-    """Which splits are on disk, where, how many images, and whether they are cached."""
+    """Show where each split is, its size, and whether it is cached."""
     from rich.console import Console
     from rich.table import Table
 

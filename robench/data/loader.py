@@ -50,7 +50,7 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tens
 @dataclass(frozen=True)
 class Augment:
     """Standard CIFAR training augmentation: random crop with ``crop_padding`` (0: none), horizontal flip, and
-    cutout of side ``cutout`` (0: none; DARTS and RobNet-large use 16). Applied in this order."""
+    cutout of side ``cutout`` (0: none; DARTS, ARNAS and RobNet-large-v1 use 16). Applied in that order."""
 
     crop_padding: int = 4
     flip: bool = True

@@ -231,7 +231,7 @@ def take(images: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``images[idx]``, copying whole rows as 8-byte words when it can: on the CPU, ``index_select`` on uint8
     copies byte by byte and is several times slower."""
     row = math.prod(images.shape[1:])
-    if images.dtype == torch.uint8 and images.is_contiguous() and row % 8 == 0:
+    if images.dtype == torch.uint8 and images.is_contiguous() and row % 8 == 0 and images.storage_offset() % 8 == 0:
         words = images.view(len(images), row).view(torch.int64).index_select(0, idx)
         return words.view(torch.uint8).view(len(idx), *images.shape[1:])
     return images.index_select(0, idx)
