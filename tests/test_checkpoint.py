@@ -14,6 +14,7 @@ from torch import nn
 
 import robench.zoo
 from robench.errors import RobenchError
+from robench.evaluate import provenance
 from robench.zoo.checkpoint import (
     CONFIG_NAME,
     GOLDEN_NAME,
@@ -23,6 +24,7 @@ from robench.zoo.checkpoint import (
     load_checkpoint,
     read_config,
     save_checkpoint,
+    state_dict_sha256,
     weights_sha256,
 )
 
@@ -42,10 +44,11 @@ def _rewrite_config(directory: Path, **changes) -> None:
 
 
 def _replace_weights(directory: Path, state: dict[str, torch.Tensor]) -> None:
-    """Write new weights and record their hash, as a consistent but different checkpoint would."""
+    """Write new weights and record their hashes, as a consistent but different checkpoint would."""
     save_file(state, directory / WEIGHTS_NAME)
     config = json.loads((directory / CONFIG_NAME).read_text())
     config["files"][WEIGHTS_NAME] = file_sha256(directory / WEIGHTS_NAME)
+    config["robench"]["weights_sha256"] = state_dict_sha256(state)
     (directory / CONFIG_NAME).write_text(json.dumps(config))
 
 
@@ -69,7 +72,11 @@ def test_round_trip_gives_identical_logits_and_records_everything(small_model, s
     assert (block["arch_id"], block["genotype"], block["family"]) == (cfg.arch_id, cfg.genotype, cfg.family)
     assert set(config["files"]) == {WEIGHTS_NAME, GOLDEN_NAME}
     assert config["files"][WEIGHTS_NAME] == hashlib.sha256((saved / WEIGHTS_NAME).read_bytes()).hexdigest()
-    assert weights_sha256(saved) == config["files"][WEIGHTS_NAME] == loaded.robench_checkpoint.weights_sha256
+    assert loaded.robench_checkpoint.files == config["files"]
+    # one identity for the weights, whether from memory, a checkpoint or the evaluator's records
+    identity = state_dict_sha256(small_model.state_dict())
+    assert weights_sha256(saved) == block["weights_sha256"] == identity == loaded.robench_checkpoint.weights_sha256
+    assert provenance.weights_sha256(loaded) == identity
 
     golden = load_file(saved / GOLDEN_NAME)
     assert golden["inputs"].shape == (4, *cfg.input_size) and 0 <= golden["inputs"].min() and golden["inputs"].max() <= 1
@@ -136,6 +143,15 @@ def test_golden_logits_catch_changed_weights(saved):
     load_checkpoint(saved)  # integrity holds: the files match their recorded hashes
     with pytest.raises(RobenchError, match="golden check failed"):
         load_checkpoint(saved, verify_golden=True)
+
+
+def test_weights_must_hash_to_the_recorded_identity(saved):
+    config = json.loads((saved / CONFIG_NAME).read_text())
+    recorded = config["robench"]["weights_sha256"]
+    config["robench"]["weights_sha256"] = "0" * 64
+    (saved / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(RobenchError, match=f"hash to {recorded}, but config.json records 0000"):
+        load_checkpoint(saved)
 
 
 def test_architecture_drift_is_refused(saved):

@@ -16,7 +16,14 @@ from robench import zoo
 from robench.cli import cli
 from robench.errors import RobenchError
 from robench.hub import hub_repo_for, list_repos, pull, push
-from robench.zoo.checkpoint import CARD_NAME, CHECKPOINT_FILES, WEIGHTS_NAME, save_checkpoint, weights_sha256
+from robench.zoo.checkpoint import (
+    CARD_NAME,
+    CHECKPOINT_FILES,
+    WEIGHTS_NAME,
+    read_config,
+    save_checkpoint,
+    weights_sha256,
+)
 from robench.zoo.sources import load_from_source
 
 REPO = "robench/robench-test-cifar10"
@@ -70,6 +77,7 @@ def test_revisions_and_branches(hub, checkpoint, retrained):
     first = push(checkpoint, REPO)
     second = push(retrained, REPO, commit_message="retrained")
     assert second.commit_oid != first.commit_oid
+    assert push(retrained, REPO).commit_oid == second.commit_oid  # nothing changed: no empty commit
     assert weights_sha256(pull(REPO)) == weights_sha256(retrained)
     assert weights_sha256(pull(REPO, revision=first.commit_oid)) == weights_sha256(checkpoint)
     old = load_from_source(f"hf-hub:{REPO}@{first.commit_oid}", verify_golden=True)
@@ -137,7 +145,7 @@ def test_a_tampered_remote_file_fails_the_sha256_check(hub, checkpoint):
     with pytest.raises(RobenchError) as err:
         pull(REPO)
     assert f"{REPO}@main" in err.value.message and "fails its integrity check" in err.value.message
-    assert weights_sha256(checkpoint) in err.value.message
+    assert read_config(checkpoint)["files"][WEIGHTS_NAME] in err.value.message
     assert "delete" in err.value.hint and "models--robench--robench-test-cifar10" in err.value.hint
     with pytest.raises(RobenchError, match="fails its integrity check"):
         load_from_source(f"hf-hub:{REPO}")

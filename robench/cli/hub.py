@@ -77,7 +77,8 @@ def pull_cmd(repo: str, revision: str | None, out: str | None, offline: bool, ca
     config = read_config(path)
     click.echo(f"checkpoint: {path}")
     click.echo(f"architecture: {config['architecture']} ({config['robench']['dataset']})")
-    click.echo(f"weights sha256: {config['files'][WEIGHTS_NAME]}")
+    click.echo(f"weights sha256: {config['robench']['weights_sha256']}")
+    click.echo(f"{WEIGHTS_NAME} sha256: {config['files'][WEIGHTS_NAME]}")
     if out:
         click.echo(f"copied to: {copy_checkpoint(path, out)}")
 

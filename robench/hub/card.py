@@ -55,7 +55,8 @@ def render_card(checkpoint_dir: str | Path, results: list[dict], *, repo_id: str
     """The README.md text for a checkpoint and the result records measured on its weights."""
     directory = Path(checkpoint_dir).expanduser()
     config = read_config(directory)
-    sha = verify_files(directory, config)[WEIGHTS_NAME]
+    files = verify_files(directory, config)
+    sha = config["robench"]["weights_sha256"]
     rows = [_row(record, f"result record {i + 1}", sha) for i, record in enumerate(results)]
     block = config["robench"]
     name = repo_id.split("/")[-1] if repo_id else f"robench-{config['architecture']}-{block['dataset']}"
@@ -76,7 +77,7 @@ def render_card(checkpoint_dir: str | Path, results: list[dict], *, repo_id: str
             f"# {name}",
             _summary(config),
             _usage(repo_id, directory),
-            _architecture(config, sha),
+            _architecture(config, files),
             _recipe(block),
             _results(rows),
             _citation(block),
@@ -262,7 +263,7 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(["| | |", "|---|---|", *(f"| {key} | {_cell(value)} |" for key, value in rows)])
 
 
-def _architecture(config: dict, sha: str) -> str:
+def _architecture(config: dict, files: dict[str, str]) -> str:
     block, pretrained = config["robench"], config["pretrained_cfg"]
     rows = [
         ("architecture", f"`{config['architecture']}`"),
@@ -273,7 +274,8 @@ def _architecture(config: dict, sha: str) -> str:
         ("classes", config["num_classes"]),
         ("input size", " x ".join(str(v) for v in pretrained["input_size"])),
         ("normalisation (in the model)", _normalisation(pretrained.get("mean"), pretrained.get("std"))),
-        ("weights sha256", f"`{sha}`"),
+        ("weights sha256 (state dict)", f"`{block['weights_sha256']}`"),
+        (f"{WEIGHTS_NAME} sha256", f"`{files[WEIGHTS_NAME]}`"),
         ("written by", f"robench {block.get('version')}"),
     ]
     return "## Architecture\n\n" + _table(rows)

@@ -96,11 +96,11 @@ def push(
         raise RobenchError("a pull request always targets main", hint="drop the revision or drop create_pr")
     directory = Path(directory).expanduser()
     config = read_config(directory)
-    files = verify_files(directory, config)
+    verify_files(directory, config)
     if not (directory / CARD_NAME).is_file():
         write_card(directory, [], repo_id=repo_id)
     validate_card((directory / CARD_NAME).read_text())
-    message = commit_message or f"Upload {config['architecture']} checkpoint (weights sha256 {files[WEIGHTS_NAME][:12]})"
+    message = commit_message or f"Upload {config['architecture']} checkpoint (weights sha256 {config['robench']['weights_sha256'][:12]})"
     operations = [
         CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(directory / name))
         for name in CHECKPOINT_FILES

@@ -1,14 +1,15 @@
 """The robench checkpoint: a directory that says what it holds and proves it.
 
     config.json         timm-compatible fields (architecture, num_classes, pretrained_cfg, model_args) plus a
-                        ``robench`` block (dataset, threat model, recipe, genotype, ...) and ``files``: the
-                        sha256 of every safetensors file
+                        ``robench`` block (dataset, threat model, recipe, genotype, weights_sha256, ...) and
+                        ``files``: the sha256 of every safetensors file
     model.safetensors   the weights (never pickle)
     golden.safetensors  fixed seeded inputs in [0, 1] and the logits the model gave on them in eval mode
     README.md           the model card (``robench.hub.card``), once there are results to show
 
-Every file listed in ``files`` is checked before anything is loaded, and ``verify_golden`` re-runs the golden
-inputs, so silent weight or architecture drift is caught.
+Every file listed in ``files`` is checked before anything is loaded, the loaded state dict must hash to the
+recorded ``weights_sha256`` (the weights' identity that result records cite, independent of any file), and
+``verify_golden`` re-runs the golden inputs, so silent weight or architecture drift is caught.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,8 @@ class CheckpointInfo:
     """Where a loaded model's weights came from; attached to the model as ``model.robench_checkpoint``."""
 
     directory: Path
-    weights_sha256: str
+    weights_sha256: str  # the state-dict identity (see state_dict_sha256)
+    files: dict[str, str]  # file name -> sha256 of the file
     config: dict[str, Any]
     source: str
 
@@ -64,12 +67,23 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def state_dict_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over a state dict (names, dtypes, shapes and bytes, in name order): the weights' identity in result
+    records, the same whether they came from a checkpoint, an imported file or memory."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(state_dict.items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def weights_sha256(directory: str | Path) -> str:
-    """The sha256 of a checkpoint's ``model.safetensors``: the identity result records refer to."""
-    path = Path(directory).expanduser() / WEIGHTS_NAME
-    if not path.is_file():
-        raise RobenchError(f"no {WEIGHTS_NAME} in {path.parent}", hint="point at a directory written by save_checkpoint")
-    return file_sha256(path)
+    """A checkpoint's weights identity (its state-dict sha256, which result records cite), read from config.json
+    after the checksum of every file has been verified."""
+    config = read_config(directory)
+    verify_files(directory, config)
+    return config["robench"]["weights_sha256"]
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:
@@ -90,10 +104,11 @@ def read_config(directory: str | Path) -> dict[str, Any]:
         raise RobenchError(f"{path} is not valid JSON ({err})", hint="re-download or re-save the checkpoint") from None
     block = config.get("robench") if isinstance(config, dict) else None
     files = config.get("files") if isinstance(config, dict) else None
-    if not isinstance(block, dict) or not isinstance(files, dict) or WEIGHTS_NAME not in files:
+    if not (isinstance(block, dict) and "weights_sha256" in block and isinstance(files, dict) and WEIGHTS_NAME in files):
         _refuse_pickle(directory)
         raise RobenchError(
-            f"{path} is not a robench checkpoint config (it needs a 'robench' block and 'files' listing {WEIGHTS_NAME})",
+            f"{path} is not a robench checkpoint config (it needs a 'robench' block with weights_sha256 and "
+            f"'files' listing {WEIGHTS_NAME})",
             hint="write checkpoints with robench.zoo.checkpoint.save_checkpoint",
         )
     if block.get("format", 0) > FORMAT_VERSION:
@@ -153,7 +168,8 @@ def save_checkpoint(
         finally:
             model.train(was_training)
         files = {name: file_sha256(tmp / name) for name in (WEIGHTS_NAME, GOLDEN_NAME)}
-        config = _config_json(cfg, recipe=recipe, threat_model=threat_model, metadata=metadata, files=files)
+        config = _config_json(cfg, state_dict_sha256(model.state_dict()), recipe=recipe, threat_model=threat_model,
+                              metadata=metadata, files=files)
         (tmp / CONFIG_NAME).write_text(config)
         _replace_dir(tmp, directory)
     except BaseException:
@@ -165,14 +181,22 @@ def save_checkpoint(
 def load_checkpoint(directory: str | Path, device: str | torch.device | None = None, verify_golden: bool = False) -> nn.Module:
     """Rebuild the architecture from config.json and load the verified weights; returns an eval-mode model.
 
-    Every file's sha256 is checked before loading, the load is strict, and with ``verify_golden`` the model
-    must reproduce the recorded golden logits (rtol 1e-3, atol 1e-4). ``device=None`` keeps the model on CPU.
+    Every file's sha256 is checked before loading, the load is strict, the loaded state dict must hash to the
+    recorded ``weights_sha256``, and with ``verify_golden`` the model must reproduce the recorded golden logits
+    (rtol 1e-3, atol 1e-4). ``device=None`` keeps the model on CPU.
     """
     directory = Path(directory).expanduser()
     config = read_config(directory)
     files = verify_files(directory, config)
     model = _build_model(config, directory)
     _load_weights(model, directory / WEIGHTS_NAME, config["architecture"])
+    identity = state_dict_sha256(model.state_dict())
+    if identity != config["robench"]["weights_sha256"]:
+        raise RobenchError(
+            f"{directory}: the loaded weights hash to {identity}, but {CONFIG_NAME} records "
+            f"{config['robench']['weights_sha256']}",
+            hint="config.json and model.safetensors do not belong together: re-save or re-download the checkpoint",
+        )
     model.eval()
     if device is not None:
         model.to(device)
@@ -180,7 +204,8 @@ def load_checkpoint(directory: str | Path, device: str | torch.device | None = N
         verify_golden_logits(model, directory)
     model.robench_checkpoint = CheckpointInfo(
         directory=directory.resolve(),
-        weights_sha256=files[WEIGHTS_NAME],
+        weights_sha256=identity,
+        files=files,
         config=config,
         source=f"local-dir:{directory}",
     )
@@ -265,11 +290,12 @@ def _as_list(values) -> list | None:
     return None if values is None else list(values)
 
 
-def _config_json(cfg, *, recipe, threat_model, metadata, files: dict[str, str]) -> str:
+def _config_json(cfg, identity: str, *, recipe, threat_model, metadata, files: dict[str, str]) -> str:
     metadata = dict(metadata or {})
     block: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "version": __version__,
+        "weights_sha256": identity,
         "dataset": cfg.dataset,
         "threat_model": threat_model,
         "arch_id": cfg.arch_id,
