@@ -29,8 +29,9 @@ _NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?")
 
 
 class HubError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None,
-                 **extra: Any):
+    def __init__(
+        self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+    ):
         super().__init__(message)
         self.status, self.message, self.extra = status, message, extra
         self.headers = dict(headers or {})
@@ -76,7 +77,9 @@ class HubStore:
             (self._dir(repo_id) / "commits").mkdir(parents=True)
             repo = {"id": repo_id, "private": private, "created": time.time(), "refs": {}, "prs": 0}
             self._save_repo(repo)
-            oid = self._write_commit(repo_id, None, {".gitattributes": self._put_blob(GITATTRIBUTES)}, "initial commit", "")
+            oid = self._write_commit(
+                repo_id, None, {".gitattributes": self._put_blob(GITATTRIBUTES)}, "initial commit", ""
+            )
             repo["refs"]["main"] = oid
             self._save_repo(repo)
 
@@ -109,16 +112,26 @@ class HubStore:
     def read_blob(self, oid: str) -> bytes:
         return (self.root / "blobs" / oid).read_bytes()
 
-    def _write_commit(self, repo_id: str, parent: str | None, tree: dict[str, str], summary: str, description: str) -> str:
+    def _write_commit(
+        self, repo_id: str, parent: str | None, tree: dict[str, str], summary: str, description: str
+    ) -> str:
         self._clock += 1
-        commit = {"parents": [parent] if parent else [], "tree": tree, "summary": summary,
-                  "description": description, "date": time.time(), "seq": self._clock}
+        commit = {
+            "parents": [parent] if parent else [],
+            "tree": tree,
+            "summary": summary,
+            "description": description,
+            "date": time.time(),
+            "seq": self._clock,
+        }
         oid = hashlib.sha1(json.dumps(commit, sort_keys=True).encode()).hexdigest()
         commit["oid"] = oid
         (self._dir(repo_id) / "commits" / f"{oid}.json").write_text(json.dumps(commit, indent=1))
         return oid
 
-    def commit(self, repo_id: str, revision: str, operations: list[dict], header: dict, create_pr: bool) -> tuple[str, int | None]:
+    def commit(
+        self, repo_id: str, revision: str, operations: list[dict], header: dict, create_pr: bool
+    ) -> tuple[str, int | None]:
         with self.lock:
             repo = self.repo(repo_id)
             head = self.resolve(repo_id, revision)
@@ -141,8 +154,12 @@ class HubStore:
                     prefix = value["path"].rstrip("/") + "/"
                     tree = {p: o for p, o in tree.items() if not p.startswith(prefix)}
                 else:
-                    raise HubError(400, f"unsupported commit operation {key!r} (this server takes regular uploads only)")
-            oid = self._write_commit(repo_id, head["oid"], tree, header.get("summary", ""), header.get("description", ""))
+                    raise HubError(
+                        400, f"unsupported commit operation {key!r} (this server takes regular uploads only)"
+                    )
+            oid = self._write_commit(
+                repo_id, head["oid"], tree, header.get("summary", ""), header.get("description", "")
+            )
             pr = None
             if create_pr:
                 repo["prs"] += 1
@@ -265,15 +282,20 @@ class _Handler(BaseHTTPRequestHandler):
             if not (payload.get("organization") and all(_NAME.fullmatch(p) for p in repo_id.split("/"))):
                 raise HubError(400, f"invalid repo name {repo_id}")
             url = f"{self.server.url}/{repo_id}"
-            store.create_repo(repo_id, private=payload.get("visibility") == "private" or bool(payload.get("private")), url=url)
+            store.create_repo(
+                repo_id, private=payload.get("visibility") == "private" or bool(payload.get("private")), url=url
+            )
             return self._send_json(200, {"url": url, "name": repo_id, "id": repo_id})
         if method == "POST" and parts == ["api", "validate-yaml"]:
             errors = validate_card_yaml(json.loads(body).get("content", ""))
             return self._send_json(400 if errors else 200, {"errors": [{"message": e} for e in errors], "warnings": []})
         if method == "GET" and parts == ["api", "models"]:
             author = query.get("author")
-            repos = [self._info(r, store.resolve(r, "main"), siblings=False) for r in store.repo_ids()
-                     if (author is None or r.split("/")[0] == author) and self._can_read(store.repo(r))]
+            repos = [
+                self._info(r, store.resolve(r, "main"), siblings=False)
+                for r in store.repo_ids()
+                if (author is None or r.split("/")[0] == author) and self._can_read(store.repo(r))
+            ]
             return self._send_json(200, repos)
         if len(parts) >= 4 and parts[:2] == ["api", "models"]:
             repo_id, rest = "/".join(parts[2:4]), parts[4:]
@@ -286,12 +308,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_json(200, self._info(repo_id, store.resolve(repo_id, unquote(rest[1]))))
             if method == "GET" and len(rest) >= 2 and rest[0] == "tree":
                 commit = store.resolve(repo_id, unquote(rest[1]))
-                return self._send_json(200, self._tree(commit, unquote("/".join(rest[2:])), query.get("recursive") in ("true", "True", "1")))
+                return self._send_json(
+                    200,
+                    self._tree(commit, unquote("/".join(rest[2:])), query.get("recursive") in ("true", "True", "1")),
+                )
             if method == "POST" and len(rest) == 2 and rest[0] == "preupload":
                 self._require_token()
                 tree = store.resolve(repo_id, unquote(rest[1]))["tree"]
-                files = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": tree.get(f["path"])}
-                         for f in json.loads(body)["files"]]
+                files = [
+                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": tree.get(f["path"])}
+                    for f in json.loads(body)["files"]
+                ]
                 return self._send_json(200, {"files": files})
             if method == "POST" and len(rest) == 2 and rest[0] == "commit":
                 self._require_token()
@@ -300,11 +327,14 @@ class _Handler(BaseHTTPRequestHandler):
                 operations = [line for line in lines if line.get("key") != "header"]
                 create_pr = query.get("create_pr") in ("1", "true")
                 oid, pr = store.commit(repo_id, unquote(rest[1]), operations, header, create_pr)
-                return self._send_json(200, {
-                    "commitUrl": f"{self.server.url}/{repo_id}/commit/{oid}",
-                    "commitOid": oid,
-                    "pullRequestUrl": f"{self.server.url}/{repo_id}/discussions/{pr}" if pr else None,
-                })
+                return self._send_json(
+                    200,
+                    {
+                        "commitUrl": f"{self.server.url}/{repo_id}/commit/{oid}",
+                        "commitOid": oid,
+                        "pullRequestUrl": f"{self.server.url}/{repo_id}/discussions/{pr}" if pr else None,
+                    },
+                )
             if method == "POST" and len(rest) == 2 and rest[0] == "branch":
                 self._require_token()
                 store.create_branch(repo_id, unquote(rest[1]), (json.loads(body or b"{}") or {}).get("startingPoint"))
@@ -336,9 +366,17 @@ class _Handler(BaseHTTPRequestHandler):
         if "README.md" in commit["tree"]:
             meta = _front_matter(self.server.store.read_blob(commit["tree"]["README.md"]).decode()) or {}
         info = {
-            "id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0], "sha": commit["oid"],
-            "lastModified": _iso(commit["date"]), "createdAt": _iso(repo["created"]), "private": repo["private"],
-            "gated": False, "disabled": False, "tags": list(meta.get("tags") or []), "library_name": meta.get("library_name"),
+            "id": repo_id,
+            "modelId": repo_id,
+            "author": repo_id.split("/")[0],
+            "sha": commit["oid"],
+            "lastModified": _iso(commit["date"]),
+            "createdAt": _iso(repo["created"]),
+            "private": repo["private"],
+            "gated": False,
+            "disabled": False,
+            "tags": list(meta.get("tags") or []),
+            "library_name": meta.get("library_name"),
         }
         if siblings:
             info["siblings"] = [{"rfilename": path} for path in sorted(commit["tree"])]
@@ -350,13 +388,26 @@ class _Handler(BaseHTTPRequestHandler):
         for path, oid in sorted(commit["tree"].items()):
             if not path.startswith(base):
                 continue
-            rest = path[len(base):].split("/")
+            rest = path[len(base) :].split("/")
             for depth in range(1, len(rest)):  # the folders on the way
                 folder = base + "/".join(rest[:depth])
                 if recursive or depth == 1:
-                    entries.setdefault(folder, {"type": "directory", "oid": hashlib.sha1(folder.encode()).hexdigest(), "size": 0, "path": folder})
+                    entries.setdefault(
+                        folder,
+                        {
+                            "type": "directory",
+                            "oid": hashlib.sha1(folder.encode()).hexdigest(),
+                            "size": 0,
+                            "path": folder,
+                        },
+                    )
             if recursive or len(rest) == 1:
-                entries[path] = {"type": "file", "oid": oid, "size": len(self.server.store.read_blob(oid)), "path": path}
+                entries[path] = {
+                    "type": "file",
+                    "oid": oid,
+                    "size": len(self.server.store.read_blob(oid)),
+                    "path": path,
+                }
         if base and not entries:
             raise HubError(404, f"{prefix} does not exist", "EntryNotFound")
         return list(entries.values())
@@ -370,7 +421,7 @@ class _Handler(BaseHTTPRequestHandler):
         if match:
             start, end = int(match[1]), int(match[2]) if match[2] else len(data) - 1
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            return self._send(206, data[start:end + 1], "application/octet-stream", headers)
+            return self._send(206, data[start : end + 1], "application/octet-stream", headers)
         self._send(200, data, "application/octet-stream", headers)
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
@@ -434,12 +485,19 @@ def hub(tmp_path, monkeypatch):
 
     server = HubServer(tmp_path / "hub-server").start()
     home = tmp_path / "hf-home"
-    for name, value in {"HF_ENDPOINT": server.url, "HF_TOKEN": server.token, "HF_HOME": str(home),
-                        "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_TELEMETRY": "1"}.items():
+    for name, value in {
+        "HF_ENDPOINT": server.url,
+        "HF_TOKEN": server.token,
+        "HF_HOME": str(home),
+        "HF_HUB_OFFLINE": "0",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }.items():
         monkeypatch.setenv(name, value)
     # huggingface_hub reads these at import time: patch the module too.
     monkeypatch.setattr(hf_constants, "ENDPOINT", server.url)
-    monkeypatch.setattr(hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(
+        hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}"
+    )
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_TELEMETRY", True)
     monkeypatch.setattr(hf_constants, "HF_HOME", str(home))
@@ -464,8 +522,14 @@ def small_model():
     return model.eval()
 
 
-def result_record(weights_sha256: str, *, clean: float = 0.8125, robust: float | None = 0.4375,
-                  per_attack: dict[str, float] | None = None, kind: str = "measured") -> dict[str, Any]:
+def result_record(
+    weights_sha256: str,
+    *,
+    clean: float = 0.8125,
+    robust: float | None = 0.4375,
+    per_attack: dict[str, float] | None = None,
+    kind: str = "measured",
+) -> dict[str, Any]:
     """A robench.result/1 record as the evaluator writes it, for card and CLI tests."""
     per_attack = {"apgd-ce": 0.5, "apgd-t": 0.4375} if per_attack is None else per_attack
     return {

@@ -34,7 +34,9 @@ RECIPE = {"method": "pgd-at", "epochs": 2, "steps": 7}
 
 @pytest.fixture
 def saved(small_model, tmp_path):
-    return save_checkpoint(small_model, tmp_path / "ckpt", recipe=RECIPE, threat_model=THREAT, metadata={"license": "mit"})
+    return save_checkpoint(
+        small_model, tmp_path / "ckpt", recipe=RECIPE, threat_model=THREAT, metadata={"license": "mit"}
+    )
 
 
 def _rewrite_config(directory: Path, **changes) -> None:
@@ -79,7 +81,9 @@ def test_round_trip_gives_identical_logits_and_records_everything(small_model, s
     assert provenance.weights_sha256(loaded) == identity
 
     golden = load_file(saved / GOLDEN_NAME)
-    assert golden["inputs"].shape == (4, *cfg.input_size) and 0 <= golden["inputs"].min() and golden["inputs"].max() <= 1
+    assert (
+        golden["inputs"].shape == (4, *cfg.input_size) and 0 <= golden["inputs"].min() and golden["inputs"].max() <= 1
+    )
     with torch.no_grad():
         assert torch.equal(golden["logits"], small_model(golden["inputs"]))
     assert sorted(p.name for p in saved.parent.iterdir()) == ["ckpt"]  # no staging directory left

@@ -169,8 +169,12 @@ def test_a_pickle_only_repo_is_refused(hub, tmp_path):
     api = HfApi(endpoint=hub.url, token=hub.token)
     api.create_repo("someone/pickled")
     torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "pytorch_model.bin")
-    api.upload_file(path_or_fileobj=str(tmp_path / "pytorch_model.bin"), path_in_repo="pytorch_model.bin", repo_id="someone/pickled")
-    api.upload_file(path_or_fileobj=b'{"architecture": "resnet18"}', path_in_repo="config.json", repo_id="someone/pickled")
+    api.upload_file(
+        path_or_fileobj=str(tmp_path / "pytorch_model.bin"), path_in_repo="pytorch_model.bin", repo_id="someone/pickled"
+    )
+    api.upload_file(
+        path_or_fileobj=b'{"architecture": "resnet18"}', path_in_repo="config.json", repo_id="someone/pickled"
+    )
     with pytest.raises(RobenchError, match=r"offers only pickle weights \(pytorch_model.bin\)") as err:
         pull("someone/pickled")
     assert "never loads pickle" in err.value.message
@@ -181,7 +185,9 @@ def test_a_repo_without_weights_is_not_a_checkpoint(hub):
     api = HfApi(endpoint=hub.url, token=hub.token)
     api.create_repo("someone/notes")
     api.upload_file(path_or_fileobj=b"# notes\n", path_in_repo="README.md", repo_id="someone/notes")
-    with pytest.raises(RobenchError, match="is not a robench checkpoint: commit .* has no config.json or model.safetensors"):
+    with pytest.raises(
+        RobenchError, match="is not a robench checkpoint: commit .* has no config.json or model.safetensors"
+    ):
         pull("someone/notes")
 
 

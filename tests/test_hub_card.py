@@ -16,11 +16,15 @@ THREAT = {"norm": "Linf", "eps": 8 / 255, "eps_text": "8/255"}
 
 @pytest.fixture
 def checkpoint(small_model, tmp_path):
-    return save_checkpoint(small_model, tmp_path / "ckpt", threat_model=THREAT, recipe={"method": "pgd-at", "epochs": 2})
+    return save_checkpoint(
+        small_model, tmp_path / "ckpt", threat_model=THREAT, recipe={"method": "pgd-at", "epochs": 2}
+    )
 
 
 def test_metrics_are_taken_from_the_record(checkpoint, small_model):
-    record = result_record(weights_sha256(checkpoint), clean=0.8125, robust=0.4375, per_attack={"apgd-ce": 0.5, "apgd-t": 0.4375})
+    record = result_record(
+        weights_sha256(checkpoint), clean=0.8125, robust=0.4375, per_attack={"apgd-ce": 0.5, "apgd-t": 0.4375}
+    )
     text = render_card(checkpoint, [record], repo_id="robench/robench-test-cifar10")
     card = ModelCard(text)
     data = card.data
@@ -47,7 +51,10 @@ def test_metrics_are_taken_from_the_record(checkpoint, small_model):
 
 def test_several_records_and_clean_only_records(checkpoint):
     sha = weights_sha256(checkpoint)
-    records = [result_record(sha, robust=None, per_attack={}), result_record(sha, clean=0.75, robust=0.25, per_attack={})]
+    records = [
+        result_record(sha, robust=None, per_attack={}),
+        result_record(sha, clean=0.75, robust=0.25, per_attack={}),
+    ]
     data = ModelCard(render_card(checkpoint, records)).data
     assert [r.metric_value for r in data.eval_results] == [0.8125, 0.75, 0.25]
 
@@ -97,7 +104,7 @@ def test_write_card(checkpoint):
     path = write_card(checkpoint, [result_record(weights_sha256(checkpoint))], repo_id="org/name")
     assert path == checkpoint / CARD_NAME
     assert path.read_text() == render_card(checkpoint, [result_record(weights_sha256(checkpoint))], repo_id="org/name")
-    assert sorted(p.name for p in checkpoint.iterdir() if p.name.startswith("."))== []
+    assert sorted(p.name for p in checkpoint.iterdir() if p.name.startswith(".")) == []
 
 
 def test_citations():
@@ -107,5 +114,7 @@ def test_citations():
     assert paper_for("unknown-family", "chen2019pdarts").key == "chen2019pdarts"
     assert paper_for("unknown-family") is None
     bib = PAPERS["mok2021advrush"].bibtex()
-    assert bib.startswith("@inproceedings{mok2021advrush,") and "Jisoo Mok and Byunggook Na" in bib and bib.endswith("}")
+    assert (
+        bib.startswith("@inproceedings{mok2021advrush,") and "Jisoo Mok and Byunggook Na" in bib and bib.endswith("}")
+    )
     assert PAPERS["dong2020racl"].bibtex().startswith("@misc{dong2020racl,")

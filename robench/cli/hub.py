@@ -41,8 +41,15 @@ def hub() -> None:
     help="Result records of this checkpoint (repeatable): the model card is rewritten from them before pushing.",
 )
 @click.option("-m", "--message", default=None, help="Commit message.")
-def push_cmd(directory: str, repo_id: str, private: bool, create_pr: bool, revision: str | None,
-             results: tuple[str, ...], message: str | None) -> None:
+def push_cmd(
+    directory: str,
+    repo_id: str,
+    private: bool,
+    create_pr: bool,
+    revision: str | None,
+    results: tuple[str, ...],
+    message: str | None,
+) -> None:
     """Push checkpoint DIRECTORY (config.json, weights, golden logits, card) as one commit."""
     from robench.evaluate.records import read_record
     from robench.hub import push, write_card
@@ -60,7 +67,9 @@ def push_cmd(directory: str, repo_id: str, private: bool, create_pr: bool, revis
 @hub.command("pull")
 @click.argument("repo", metavar="ORG/NAME[@REVISION]")
 @click.option("--revision", default=None, help="Branch, tag, refs/pr/N or commit (default: main).")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Also copy the checkpoint into this directory.")
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="Also copy the checkpoint into this directory."
+)
 @click.option("--offline", is_flag=True, help="Read the local cache only (as HF_HUB_OFFLINE=1).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Hub cache (default: HF_HUB_CACHE).")
 def pull_cmd(repo: str, revision: str | None, out: str | None, offline: bool, cache_dir: str | None) -> None:

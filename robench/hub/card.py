@@ -109,7 +109,9 @@ def validate_card(text: str) -> dict[str, Any]:
     try:
         card = ModelCard(text, ignore_metadata_errors=False)
     except ValueError as err:
-        raise RobenchError(f"model card metadata cannot be parsed: {err}", hint="regenerate it with robench.hub.card") from None
+        raise RobenchError(
+            f"model card metadata cannot be parsed: {err}", hint="regenerate it with robench.hub.card"
+        ) from None
     data = card.data.to_dict()
     problems = []
     for field in ("library_name", "license"):
@@ -120,7 +122,9 @@ def validate_card(text: str) -> dict[str, Any]:
             problems.append(f"{field} must be a list of strings")
     problems += model_index_problems(data.get("model-index"))
     if problems:
-        raise RobenchError(f"invalid model card metadata: {'; '.join(problems)}", hint="regenerate it with robench.hub.card")
+        raise RobenchError(
+            f"invalid model card metadata: {'; '.join(problems)}", hint="regenerate it with robench.hub.card"
+        )
     return data
 
 
@@ -142,7 +146,9 @@ def model_index_problems(model_index: Any) -> list[str]:
             continue
         for j, result in enumerate(results):
             here = f"{where}.results[{j}]"
-            task, dataset, metrics = (result.get(k) if isinstance(result, dict) else None for k in ("task", "dataset", "metrics"))
+            task, dataset, metrics = (
+                result.get(k) if isinstance(result, dict) else None for k in ("task", "dataset", "metrics")
+            )
             if not (isinstance(task, dict) and isinstance(task.get("type"), str)):
                 problems.append(f"{here}.task.type must be a string")
             if not (isinstance(dataset, dict) and all(isinstance(dataset.get(k), str) for k in ("type", "name"))):
@@ -165,7 +171,9 @@ def model_index_problems(model_index: Any) -> list[str]:
 
 def _row(record: dict, where: str, weights_sha256: str) -> ResultRow:
     if not isinstance(record, dict) or record.get("schema") != RESULT_SCHEMA:
-        raise RobenchError(f"{where} is not a {RESULT_SCHEMA} record", hint="pass the JSON written by `robench eval --out`")
+        raise RobenchError(
+            f"{where} is not a {RESULT_SCHEMA} record", hint="pass the JSON written by `robench eval --out`"
+        )
     if record.get("kind") != "measured":
         raise RobenchError(
             f"{where} is a {record.get('kind')!r} record; a card shows only numbers measured on its own weights",
@@ -177,14 +185,20 @@ def _row(record: dict, where: str, weights_sha256: str) -> ResultRow:
             f"{where} was measured on weights sha256 {measured_sha}, but this checkpoint's are {weights_sha256}",
             hint="evaluate this checkpoint (robench eval local-dir:DIR) and pass the new record",
         )
-    metrics, dataset, threat_model = record.get("metrics") or {}, record.get("dataset") or {}, record.get("threat_model") or {}
+    metrics, dataset, threat_model = (
+        record.get("metrics") or {},
+        record.get("dataset") or {},
+        record.get("threat_model") or {},
+    )
     clean, robust = metrics.get("clean_accuracy"), metrics.get("robust_accuracy")
     per_attack = metrics.get("per_attack") or {}
     for label, value in (("clean_accuracy", clean), ("robust_accuracy", robust), *per_attack.items()):
         if value is None and label != "clean_accuracy":
             continue
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
-            raise RobenchError(f"{where}: accuracy {label}={value!r} is not a fraction in [0, 1]", hint="regenerate the record")
+            raise RobenchError(
+                f"{where}: accuracy {label}={value!r} is not a fraction in [0, 1]", hint="regenerate the record"
+            )
     if not isinstance(dataset.get("name"), str) or not isinstance(threat_model.get("norm"), str):
         raise RobenchError(f"{where} lacks dataset.name or threat_model.norm", hint="regenerate the record")
     eps_text = threat_model.get("eps_text") or f"{threat_model.get('eps')}"
@@ -211,16 +225,35 @@ def _eval_results(row: ResultRow) -> list[EvalResult]:
     hf_id, pretty = _hf_dataset(row.dataset)
     n = f", n={row.n_examples}" if row.n_examples else ""
     args = {k: row.threat_model[k] for k in ("norm", "eps", "eps_text") if k in row.threat_model}
-    common = dict(task_type=TASK_TYPE, task_name="Adversarially robust image classification", dataset_type=hf_id,
-                  dataset_name=pretty, dataset_split=row.split)
+    common = dict(
+        task_type=TASK_TYPE,
+        task_name="Adversarially robust image classification",
+        dataset_type=hf_id,
+        dataset_name=pretty,
+        dataset_split=row.split,
+    )
     results = [EvalResult(metric_type="accuracy", metric_name=f"Clean accuracy{n}", metric_value=row.clean, **common)]
     if row.robust is not None:
         suite = "+".join(row.attacks) or "attack suite"
-        results.append(EvalResult(metric_type="robust_accuracy", metric_name=f"Robust accuracy ({suite}; {row.threat}{n})",
-                                  metric_value=row.robust, metric_args=args, **common))
+        results.append(
+            EvalResult(
+                metric_type="robust_accuracy",
+                metric_name=f"Robust accuracy ({suite}; {row.threat}{n})",
+                metric_value=row.robust,
+                metric_args=args,
+                **common,
+            )
+        )
     for attack, value in row.per_attack.items():
-        results.append(EvalResult(metric_type="robust_accuracy", metric_name=f"{attack} accuracy ({row.threat}{n})",
-                                  metric_value=value, metric_args=args, **common))
+        results.append(
+            EvalResult(
+                metric_type="robust_accuracy",
+                metric_name=f"{attack} accuracy ({row.threat}{n})",
+                metric_value=value,
+                metric_args=args,
+                **common,
+            )
+        )
     return results
 
 
@@ -291,7 +324,9 @@ def _recipe(block: dict) -> str:
     recipe = block.get("recipe")
     if not recipe:
         return "## Training recipe\n\nNot recorded in config.json."
-    rows = [(key, f"`{json.dumps(value)}`" if isinstance(value, (dict, list)) else value) for key, value in recipe.items()]
+    rows = [
+        (key, f"`{json.dumps(value)}`" if isinstance(value, (dict, list)) else value) for key, value in recipe.items()
+    ]
     return "## Training recipe\n\n" + _table(rows)
 
 
@@ -306,13 +341,33 @@ def _results(rows: list[ResultRow]) -> str:
             "`robench hub push DIR --repo ORG/NAME --results RESULT.json`."
         )
     attacks = sorted({attack for row in rows for attack in row.per_attack})
-    header = ["dataset", "split", "n", "threat model", "attacks", "clean (%)", "robust (%)", *(f"{a} (%)" for a in attacks)]
+    header = [
+        "dataset",
+        "split",
+        "n",
+        "threat model",
+        "attacks",
+        "clean (%)",
+        "robust (%)",
+        *(f"{a} (%)" for a in attacks),
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [_hf_dataset(row.dataset)[1], row.split, row.n_examples or "-", row.threat, "+".join(row.attacks) or "-",
-                 _pct(row.clean), _pct(row.robust), *(_pct(row.per_attack.get(a)) for a in attacks)]
+        cells = [
+            _hf_dataset(row.dataset)[1],
+            row.split,
+            row.n_examples or "-",
+            row.threat,
+            "+".join(row.attacks) or "-",
+            _pct(row.clean),
+            _pct(row.robust),
+            *(_pct(row.per_attack.get(a)) for a in attacks),
+        ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    text = "## Results\n\nMeasured by `robench eval` on these weights (accuracies in %; the model-index holds the exact fractions).\n\n"
+    text = (
+        "## Results\n\nMeasured by `robench eval` on these weights "
+        "(accuracies in %; the model-index holds the exact fractions).\n\n"
+    )
     text += "\n".join(lines)
     flags = [flag for row in rows for flag in row.flags]
     if flags:

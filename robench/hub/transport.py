@@ -100,7 +100,10 @@ def push(
     if not (directory / CARD_NAME).is_file():
         write_card(directory, [], repo_id=repo_id)
     validate_card((directory / CARD_NAME).read_text())
-    message = commit_message or f"Upload {config['architecture']} checkpoint (weights sha256 {config['robench']['weights_sha256'][:12]})"
+    message = (
+        commit_message
+        or f"Upload {config['architecture']} checkpoint (weights sha256 {config['robench']['weights_sha256'][:12]})"
+    )
     operations = [
         CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(directory / name))
         for name in CHECKPOINT_FILES
@@ -116,7 +119,10 @@ def push(
                 repo_id, operations, commit_message=message, revision=revision, create_pr=create_pr
             )
         except ValueError as err:  # the Hub's README.md metadata check (/api/validate-yaml)
-            raise RobenchError(f"the Hub refused {CARD_NAME} of {directory}: {err}", hint="regenerate the card with `robench hub push --results`") from None
+            raise RobenchError(
+                f"the Hub refused {CARD_NAME} of {directory}: {err}",
+                hint="regenerate the card with `robench hub push --results`",
+            ) from None
     logger.info("pushed %s to %s (%s)", directory, repo_id, info.commit_url)
     return PushResult(repo_id, info.oid, info.commit_url, info.pr_revision or revision or DEFAULT_REVISION, info.pr_url)
 
@@ -200,7 +206,9 @@ def _hub_reachable(repo_id: str, revision: str, label: str) -> bool:
         if err.response is None or err.response.status_code < 500:
             raise
         reason = f"HTTP {err.response.status_code}"
-    logger.warning("the Hub at %s cannot be reached (%s): reading %s from the local cache", constants.ENDPOINT, reason, label)
+    logger.warning(
+        "the Hub at %s cannot be reached (%s): reading %s from the local cache", constants.ENDPOINT, reason, label
+    )
     return False
 
 
@@ -246,7 +254,9 @@ def _hub_errors(action: str) -> Iterator[None]:
             hint="check the repo id; for a private repo set HF_TOKEN to a token that can read it",
         ) from None
     except RevisionNotFoundError:
-        raise RobenchError(f"{action}: the revision does not exist", hint="omit it for main, or give an existing branch, tag or commit") from None
+        raise RobenchError(
+            f"{action}: the revision does not exist", hint="omit it for main, or give an existing branch, tag or commit"
+        ) from None
     except HfHubHTTPError as err:
         status = err.response.status_code if err.response is not None else None
         if status in (401, 403):
@@ -255,9 +265,13 @@ def _hub_errors(action: str) -> Iterator[None]:
                 hint="set HF_TOKEN to a token with write access, or run `hf auth login`",
             ) from None
         detail = err.server_message or _first_line(err)
-        raise RobenchError(f"{action}: the Hub answered HTTP {status}: {detail}", hint=f"retry later; check HF_ENDPOINT ({endpoint})") from None
+        raise RobenchError(
+            f"{action}: the Hub answered HTTP {status}: {detail}", hint=f"retry later; check HF_ENDPOINT ({endpoint})"
+        ) from None
     except OfflineModeIsEnabled:
-        raise RobenchError(f"{action}: offline mode is on (HF_HUB_OFFLINE=1)", hint="unset HF_HUB_OFFLINE to reach the Hub") from None
+        raise RobenchError(
+            f"{action}: offline mode is on (HF_HUB_OFFLINE=1)", hint="unset HF_HUB_OFFLINE to reach the Hub"
+        ) from None
     except httpx2.TransportError as err:
         raise RobenchError(
             f"{action}: cannot reach the Hub at {endpoint} ({type(err).__name__})",

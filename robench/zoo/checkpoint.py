@@ -90,7 +90,10 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     """Read and sanity-check a checkpoint's config.json (no hashing, no torch work)."""
     directory = Path(directory).expanduser()
     if not directory.is_dir():
-        raise RobenchError(f"checkpoint directory {directory} does not exist", hint="check the path, or pull it with `robench hub pull`")
+        raise RobenchError(
+            f"checkpoint directory {directory} does not exist",
+            hint="check the path, or pull it with `robench hub pull`",
+        )
     path = directory / CONFIG_NAME
     if not path.is_file():
         _refuse_pickle(directory)
@@ -104,7 +107,9 @@ def read_config(directory: str | Path) -> dict[str, Any]:
         raise RobenchError(f"{path} is not valid JSON ({err})", hint="re-download or re-save the checkpoint") from None
     block = config.get("robench") if isinstance(config, dict) else None
     files = config.get("files") if isinstance(config, dict) else None
-    if not (isinstance(block, dict) and "weights_sha256" in block and isinstance(files, dict) and WEIGHTS_NAME in files):
+    if not (
+        isinstance(block, dict) and "weights_sha256" in block and isinstance(files, dict) and WEIGHTS_NAME in files
+    ):
         _refuse_pickle(directory)
         raise RobenchError(
             f"{path} is not a robench checkpoint config (it needs a 'robench' block with weights_sha256 and "
@@ -113,7 +118,8 @@ def read_config(directory: str | Path) -> dict[str, Any]:
         )
     if block.get("format", 0) > FORMAT_VERSION:
         raise RobenchError(
-            f"{path} uses checkpoint format {block['format']}; this robench ({__version__}) reads up to {FORMAT_VERSION}",
+            f"{path} uses checkpoint format {block['format']}; "
+            f"this robench ({__version__}) reads up to {FORMAT_VERSION}",
             hint="upgrade robench: pip install -U robench",
         )
     return config
@@ -168,8 +174,14 @@ def save_checkpoint(
         finally:
             model.train(was_training)
         files = {name: file_sha256(tmp / name) for name in (WEIGHTS_NAME, GOLDEN_NAME)}
-        config = _config_json(cfg, state_dict_sha256(model.state_dict()), recipe=recipe, threat_model=threat_model,
-                              metadata=metadata, files=files)
+        config = _config_json(
+            cfg,
+            state_dict_sha256(model.state_dict()),
+            recipe=recipe,
+            threat_model=threat_model,
+            metadata=metadata,
+            files=files,
+        )
         (tmp / CONFIG_NAME).write_text(config)
         _replace_dir(tmp, directory)
     except BaseException:
@@ -178,7 +190,9 @@ def save_checkpoint(
     return directory
 
 
-def load_checkpoint(directory: str | Path, device: str | torch.device | None = None, verify_golden: bool = False) -> nn.Module:
+def load_checkpoint(
+    directory: str | Path, device: str | torch.device | None = None, verify_golden: bool = False
+) -> nn.Module:
     """Rebuild the architecture from config.json and load the verified weights; returns an eval-mode model.
 
     Every file's sha256 is checked before loading, the load is strict, the loaded state dict must hash to the
@@ -229,7 +243,8 @@ def verify_golden_logits(model: nn.Module, directory: str | Path) -> float:
         model.train(was_training)
     if actual.shape != expected.shape:
         raise RobenchError(
-            f"golden check failed for {directory}: logits of shape {tuple(actual.shape)}, recorded {tuple(expected.shape)}",
+            f"golden check failed for {directory}: "
+            f"logits of shape {tuple(actual.shape)}, recorded {tuple(expected.shape)}",
             hint="the architecture no longer matches the checkpoint",
         )
     max_diff = (actual - expected).abs().max().item()
@@ -343,7 +358,8 @@ def _build_model(config: dict[str, Any], directory: Path) -> nn.Module:
         for field, recorded in (("num_classes", config["num_classes"]), ("arch_id", block.get("arch_id"))):
             if getattr(built, field) != recorded:
                 raise RobenchError(
-                    f"{directory}: {CONFIG_NAME} records {field}={recorded!r} but the zoo builds {getattr(built, field)!r}",
+                    f"{directory}: {CONFIG_NAME} records {field}={recorded!r} "
+                    f"but the zoo builds {getattr(built, field)!r}",
                     hint="the architecture definition changed since the checkpoint was written; use the robench "
                     f"version it names ({block.get('version')})",
                 )
@@ -354,14 +370,19 @@ def _load_weights(model: nn.Module, path: Path, architecture: str) -> None:
     try:
         missing, unexpected = load_model(model, path, strict=False)
     except SafetensorError as err:
-        raise RobenchError(f"{path} is not a readable safetensors file ({err})", hint="download or copy it again") from None
+        raise RobenchError(
+            f"{path} is not a readable safetensors file ({err})", hint="download or copy it again"
+        ) from None
     except RuntimeError as err:
         # load_state_dict reports shape mismatches even when strict=False
         detail = " ".join(str(err).split())
-        raise RobenchError(f"{path} does not fit {architecture!r}: {detail}", hint="the weights were saved from another architecture") from None
+        raise RobenchError(
+            f"{path} does not fit {architecture!r}: {detail}", hint="the weights were saved from another architecture"
+        ) from None
     if missing or unexpected:
         raise RobenchError(
-            f"{path} does not match {architecture!r}: missing keys [{_few(missing)}], unexpected keys [{_few(unexpected)}]",
+            f"{path} does not match {architecture!r}: "
+            f"missing keys [{_few(missing)}], unexpected keys [{_few(unexpected)}]",
             hint="the weights were saved from another architecture or other model_args than config.json records",
         )
 

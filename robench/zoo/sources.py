@@ -52,14 +52,19 @@ def validate_repo_id(repo_id: str) -> str:
     elif repo_id.endswith(".git"):
         problem = "it must not end with '.git'"
     if problem:
-        raise RobenchError(f"malformed Hub repo id {repo_id!r}: {problem}", hint="write it as org/name, e.g. robench/robench-advrush-cifar10")
+        raise RobenchError(
+            f"malformed Hub repo id {repo_id!r}: {problem}",
+            hint="write it as org/name, e.g. robench/robench-advrush-cifar10",
+        )
     return repo_id
 
 
 def validate_namespace(namespace: str) -> str:
     """Return ``namespace`` if it is a well-formed Hub user or organisation name, else raise a RobenchError."""
     if not isinstance(namespace, str) or not re.fullmatch(_REPO_PART, namespace) or len(namespace) > REPO_ID_MAX_LENGTH:
-        raise RobenchError(f"malformed Hub organisation {namespace!r}", hint="give a user or organisation name, e.g. robench")
+        raise RobenchError(
+            f"malformed Hub organisation {namespace!r}", hint="give a user or organisation name, e.g. robench"
+        )
     return namespace
 
 
@@ -76,23 +81,20 @@ def split_revision(spec: str) -> tuple[str, str | None]:
 
 
 def _looks_like_path(name: str) -> bool:
-    return (
-        "/" in name
-        or "\\" in name
-        or name.startswith((".", "~"))
-        or name.lower().endswith(_FILE_SUFFIXES)
-    )
+    return "/" in name or "\\" in name or name.startswith((".", "~")) or name.lower().endswith(_FILE_SUFFIXES)
 
 
 def parse_source(source: str) -> ModelSource:
     """Parse a model source string; anything ambiguous is an error with a hint, never a guess."""
     if not isinstance(source, str) or not source.strip() or source != source.strip():
-        raise RobenchError(f"empty or padded model name {source!r}", hint="give a zoo name, hf-hub:org/name or local-dir:/path")
+        raise RobenchError(
+            f"empty or padded model name {source!r}", hint="give a zoo name, hf-hub:org/name or local-dir:/path"
+        )
     if source.startswith(HF_HUB_PREFIX):
-        repo_id, revision = split_revision(source[len(HF_HUB_PREFIX):])
+        repo_id, revision = split_revision(source[len(HF_HUB_PREFIX) :])
         return ModelSource("hf-hub", repo_id, revision)
     if source.startswith(LOCAL_DIR_PREFIX):
-        path = source[len(LOCAL_DIR_PREFIX):]
+        path = source[len(LOCAL_DIR_PREFIX) :]
         if not path:
             raise RobenchError("local-dir: needs a directory", hint="write local-dir:/path/to/checkpoint")
         return ModelSource("local-dir", str(Path(path).expanduser()))
