@@ -3,8 +3,11 @@
 It keeps real repositories in a directory: blobs addressed by their git oid, commits with parents, branches
 and ``refs/pr/N`` refs. It answers the endpoints huggingface_hub's client calls to create repos and branches,
 commit ("regular" uploads, NDJSON with base64 contents), validate card metadata, describe repos, list trees and
-models, and resolve files (HEAD/GET with X-Repo-Commit and ETag). It binds 127.0.0.1 only and never imports
-robench, so what it accepts is an independent check of what robench sends.
+models, and resolve files (HEAD/GET with X-Repo-Commit and ETag). It binds 127.0.0.1 only and the server itself
+never imports robench, so what it accepts is an independent check of what robench sends.
+
+Also here, for the hub and checkpoint tests: the ``small_model`` fixture (a small real zoo model) and
+``result_record`` (a record as the evaluator writes it).
 """
 
 from __future__ import annotations
