@@ -74,6 +74,8 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     """
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # huggingface_hub's HTTP client logs every request at INFO; that is debugging detail, not progress.
+    logging.getLogger("httpx2").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import platform
 from importlib import metadata
 
@@ -10,19 +9,14 @@ import torch
 from torch import nn
 
 from robench.errors import RobenchError
+from robench.zoo.checkpoint import state_dict_sha256
 
 _LIBRARIES = ("robench", "torch", "torchvision", "torchattacks", "pyautoattack", "timm", "numpy")
 
 
 def weights_sha256(model: nn.Module) -> str:
-    """sha256 over the state dict (names, dtypes, shapes and bytes, in name order): identifies the weights
-    independently of the file they came from."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    """The weights' identity as result records cite it: the same hash a checkpoint's config.json records."""
+    return state_dict_sha256(model.state_dict())
 
 
 def count_parameters(model: nn.Module) -> int:
