@@ -56,7 +56,7 @@ def _progress(quiet: bool):
 @click.option("--threat-model", default=None, help="Linf or L2 (default: the data set's standard one).")
 @click.option("--eps", default=None, help="Perturbation budget, e.g. 8/255 (default: the threat model's).")
 @click.option("--n-examples", type=int, default=None, help="Evaluate a deterministic subset of N test images.")
-@click.option("--batch-size", type=int, default=None, help="Default: 64 on CPU, 256 on GPU.")
+@click.option("--batch-size", type=int, default=None, help="Default: the fastest of a few sizes, measured on this model and device.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--independent", is_flag=True,
               help="Run every attack on all clean-correct points (per-attack accuracies) instead of chaining.")

@@ -28,6 +28,18 @@ class ProgressLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._append({"kind": "header", "config_sha256": config_sha256, "config": config}, fresh=True)
 
+    @staticmethod
+    def recorded_batch_size(directory: Path | None) -> int | None:
+        """The batch size of the run logged in ``directory``, so that a resumed run keeps the size it began with
+        even when the size was picked by measurement."""
+        path = directory / "progress.jsonl" if directory else None
+        if path is None or not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text().split("\n", 1)[0])["config"]["batch_size"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return None
+
     def _read(self, config_sha256: str) -> None:
         lines = self.path.read_text().split("\n")
         try:

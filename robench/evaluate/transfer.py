@@ -21,7 +21,7 @@ from robench.errors import RobenchError
 from robench.evaluate.attacks import build_stages, resolve_attack
 from robench.evaluate.provenance import environment, resolve_device, weights_sha256
 from robench.evaluate.records import TRANSFER_SCHEMA_ID, sha256_of, write_record
-from robench.evaluate.runner import default_batch_size, resolve_threat_model
+from robench.evaluate.runner import pick_batch_size, resolve_threat_model
 
 
 @dataclass
@@ -64,7 +64,7 @@ def transfer_matrix(
                            hint="use pgd20, pgd100, fgsm, mifgsm or apgd-ce")
     data = load_split(spec.name, "test", data_dir)
     indices = select_subset(len(data.labels), n_examples, seed)
-    batch_size = batch_size or default_batch_size(device)
+    batch_size = batch_size or pick_batch_size(src_models[0], _clean(data, indices[:64]), device, len(indices))
     cache = Path(cache_dir) if cache_dir else (Path(out) / "adversarial" if out else None)
 
     started = time.perf_counter()
