@@ -81,6 +81,12 @@ def eval_cmd(ctx, model, dataset, attacks, threat_model, eps, n_examples, batch_
     from robench.evaluate import evaluate
 
     quiet = (ctx.find_root().obj or {}).get("quiet", False) or as_json
+    from robench.evaluate.runner import resolve_threat_model
+    from robench.evaluate.attacks import resolve_attack
+
+    threat = resolve_threat_model(dataset, threat_model, eps)  # fail on a typo before loading anything
+    for attack in attacks:
+        resolve_attack(attack, threat)
     source, checkpoint = _model_source(model, arch)
     loaded = zoo.load(source, dataset=dataset, checkpoint=checkpoint, device=device) if checkpoint else source
     out_dir = Path(out) if out else _default_out(model, dataset, attacks, n_examples, seed, eps)

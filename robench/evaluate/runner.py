@@ -120,6 +120,14 @@ def evaluate(
     """
     rank, world = distributed.init_from_env()
     device = resolve_device(device or distributed.local_device())
+    # cheap validation first: a typo in an attack must not cost a model download or a data decode
+    spec = get_dataset(dataset)
+    tm = resolve_threat_model(dataset, threat_model, eps)
+    configs = [resolve_attack(a, tm) for a in attacks]
+    repeated = {c.name for c in configs if [d.name for d in configs].count(c.name) > 1}
+    if repeated:
+        raise RobenchError(f"attack(s) listed twice: {', '.join(sorted(repeated))}", hint="list each attack once")
+
     source = model if isinstance(model, str) else None
     if isinstance(model, str):
         from robench import zoo
@@ -129,13 +137,6 @@ def evaluate(
     model = model.eval().to(device)
     name = model_name or source or getattr(getattr(model, "robench_cfg", None), "architecture", None) \
         or type(model).__name__
-
-    spec = get_dataset(dataset)
-    tm = resolve_threat_model(dataset, threat_model, eps)
-    configs = [resolve_attack(a, tm) for a in attacks]
-    repeated = {c.name for c in configs if [d.name for d in configs].count(c.name) > 1}
-    if repeated:
-        raise RobenchError(f"attack(s) listed twice: {', '.join(sorted(repeated))}", hint="list each attack once")
     data = load_split(spec.name, split, data_dir)
     indices = select_subset(len(data.labels), n_examples, seed)
     out_dir = Path(out) if out is not None else None
