@@ -1,0 +1,528 @@
+"""The training loop: any zoo architecture, any recipe, resumable to the bit, single process or torchrun.
+
+A run directory holds::
+
+    run.json        what the run was asked for (model, data set, model arguments, recipe, training subset)
+    state.pt        the latest resumable state (weights, optimiser, grad scaler, RNG states, position, meters)
+    log.jsonl       one JSON record per logged step and per epoch
+    checkpoint/     the final model, written by ``save_checkpoint`` (load it with ``local-dir:<run>/checkpoint``)
+
+Running the same request on the same directory resumes from ``state.pt``; a different request is refused.
+Under ``torchrun`` every rank draws the same global batch and trains on its own contiguous shard of it
+(DistributedDataParallel averages the gradients); rank 0 writes all files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from robench.data import Augment, TensorSplit, TrainLoader, get_dataset, load_split, select_subset, subset_hash
+from robench.errors import RobenchError
+from robench.train.adversary import Adversary, training_step
+from robench.train.recipes import Recipe, get_recipe
+from robench.train.run_log import ProgressDisplay, RunLog
+from robench.train.state import capture_rng, load_state, restore_rng, save_state, seed_everything
+
+_logger = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+STATE_FILE = "state.pt"
+LOG_FILE = "log.jsonl"
+CHECKPOINT_DIR = "checkpoint"
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run directory was started with; resuming requires the same."""
+
+    model: str
+    dataset: str
+    model_args: dict[str, Any]
+    recipe: dict[str, Any]
+    n_train: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+    def differences(self, other: Mapping[str, Any]) -> list[str]:
+        mine = self.to_dict()
+        keys = sorted(set(mine) | set(other))
+        out = []
+        for key in keys:
+            if key == "recipe" and isinstance(other.get(key), dict):
+                out += [f"recipe.{k}" for k in sorted(set(mine[key]) | set(other[key]))
+                        if mine[key].get(k) != other[key].get(k)]  # fmt: skip
+            elif mine.get(key) != other.get(key):
+                out.append(key)
+        return out
+
+
+@dataclass
+class TrainResult:
+    """A finished run: its directory, the checkpoint written, the final training metrics, the trained model."""
+
+    directory: Path
+    checkpoint: Path
+    metrics: dict[str, Any]
+    model: nn.Module
+
+
+class _TrainForward(nn.Module):
+    """``forward_train`` over several inputs in one call, so DistributedDataParallel sees one forward per step."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        return [self.model.forward_train(x) for x in inputs]
+
+
+class _Meter:
+    """Running sums for one epoch, kept as tensors (no device sync per step) and saved with the state."""
+
+    FIELDS = ("loss", "n", "correct_clean", "n_clean", "correct_adv", "n_adv")
+
+    def __init__(self, device: torch.device, sums: torch.Tensor | None = None):
+        self.sums = torch.zeros(len(self.FIELDS), dtype=torch.float64, device=device) if sums is None else sums.to(device)
+
+    def update(self, loss: torch.Tensor, n: int, y: torch.Tensor, clean: torch.Tensor | None,
+               adv: torch.Tensor | None) -> None:  # fmt: skip
+        add = [loss.detach().double() * n, n, 0, 0, 0, 0]
+        if clean is not None:
+            add[2], add[3] = (clean.argmax(1) == y).sum().double(), y.numel()
+        if adv is not None:
+            add[4], add[5] = (adv.argmax(1) == y).sum().double(), y.numel()
+        self.sums += torch.stack([torch.as_tensor(v, dtype=torch.float64, device=self.sums.device) for v in add])
+
+    def summary(self, world: int) -> dict[str, float | None]:
+        sums = self.sums.clone()
+        if world > 1:
+            dist.all_reduce(sums)
+        loss, n, cc, nc, ca, na = sums.tolist()
+        return {
+            "loss": loss / n if n else None,
+            "acc_clean": cc / nc if nc else None,
+            "acc_adv": ca / na if na else None,
+        }
+
+
+def _init_distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device``, else this rank's GPU under torchrun, else cuda when available, else cpu."""
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise RobenchError(f"invalid device {device!r}", hint="use cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RobenchError(f"device {device} requested but CUDA is not available", hint="use --device cpu")
+    return resolved
+
+
+def parameter_groups(model: nn.Module, weight_decay: float, no_wd_on_bn_bias: bool) -> list[dict[str, Any]]:
+    """SGD parameter groups; with ``no_wd_on_bn_bias`` biases and norm-layer affine parameters (every
+    parameter of dimension <= 1) get no weight decay, as in RobNet's ``no_wd``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not no_wd_on_bn_bias:
+        return [{"params": params, "weight_decay": weight_decay}]
+    return [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+
+
+def architecture_args(model: str, width: int | None = None, layers: int | None = None) -> dict[str, int]:
+    """Builder arguments for a generic width and depth: ``C`` for cell-based networks, ``width`` for
+    baselines, ``layers`` where the architecture has a cell count."""
+    from robench.zoo.registry import get_entry
+
+    entry, args = get_entry(model), {}
+    for value, names, what in ((width, ("C", "width"), "width"), (layers, ("layers",), "layers")):
+        if value is None:
+            continue
+        name = next((n for n in names if n in entry.parameters), None)
+        if name is None:
+            raise RobenchError(f"{entry.name} has no adjustable {what}", hint=f"{entry.name} accepts: {', '.join(entry.parameters)}")
+        args[name] = value
+    return args
+
+
+def training_subset(split: TensorSplit, n_train: int | None) -> TensorSplit:
+    """The first ``n_train`` images of the split under robench's seed-0 hash order (all of it for None)."""
+    if n_train is None:
+        return split
+    idx = select_subset(len(split), n_train, seed=0)
+    return TensorSplit(split.images.index_select(0, idx), split.labels.index_select(0, idx), split.classes,
+                       split.dataset, split.split, split.source, subset_hash(split, idx))  # fmt: skip
+
+
+class Trainer:
+    """Train zoo architecture ``model`` on ``dataset``'s training split with ``recipe`` into ``out``.
+
+    ``model_args`` override the architecture's builder arguments (``C``, ``layers``, ...); ``n_train`` trains
+    on a fixed subset of the split. ``save_every_steps`` adds mid-epoch resumable states to the per-epoch
+    ones; ``log_every`` is the step-record interval; for adversarial recipes the clean training accuracy is
+    sampled with an extra eval-mode forward every ``clean_acc_every`` steps (0: never).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        out: str | Path,
+        *,
+        dataset: str = "cifar10",
+        recipe: str | Recipe | Mapping[str, Any] = "fast-at",
+        model_args: Mapping[str, Any] | None = None,
+        n_train: int | None = None,
+        device: str | torch.device | None = None,
+        data_dir: str | Path | None = None,
+        quiet: bool = False,
+        save_every_steps: int | None = None,
+        log_every: int = 50,
+        clean_acc_every: int = 10,
+    ):
+        from robench.zoo.registry import canonical_name, get_entry
+
+        self.rank, self.world = _init_distributed()
+        self.device = resolve_device(device)
+        self.recipe = get_recipe(recipe)
+        self.dataset = get_dataset(dataset).name
+        self.entry = get_entry(model)
+        self.out = Path(out).expanduser()
+        self.data_dir = data_dir
+        self.quiet = quiet or self.rank != 0
+        self.save_every_steps = save_every_steps
+        self.log_every = log_every
+        self.clean_acc_every = clean_acc_every
+        args = dict(model_args or {})
+        if self.recipe.aux_weight > 0:
+            if not self.entry.has_auxiliary_head:
+                raise RobenchError(
+                    f"recipe {self.recipe.name!r} weights an auxiliary loss ({self.recipe.aux_weight}) but "
+                    f"{self.entry.name} has no auxiliary head",
+                    hint="--set aux_weight=0",
+                )
+            args["auxiliary"] = True
+        unknown = sorted(set(args) - set(self.entry.parameters))
+        if unknown:
+            raise RobenchError(
+                f"{self.entry.name} takes no argument(s) {', '.join(unknown)}",
+                hint=f"{self.entry.name} accepts: {', '.join(self.entry.parameters)}",
+            )
+        self.spec = RunSpec(canonical_name(model), self.dataset, args, self.recipe.to_dict(), n_train)
+        if self.recipe.batch_size % self.world:
+            raise RobenchError(
+                f"batch size {self.recipe.batch_size} does not split evenly over {self.world} processes",
+                hint="choose a batch size divisible by the number of processes (--set batch_size=...)",
+            )
+        self.amp = self.recipe.amp and self.device.type == "cuda"
+        if self.recipe.amp and not self.amp:
+            _logger.warning("recipe %s asks for mixed precision, which needs CUDA: training in float32 on %s",
+                            self.recipe.name, self.device)  # fmt: skip
+
+    # -- public -------------------------------------------------------------------------------------------------
+
+    def run(self, max_steps: int | None = None) -> TrainResult | None:
+        """Train (or resume) to the end and write the checkpoint; with ``max_steps``, stop after that many
+        optimiser steps in this call, leaving a resumable state, and return None."""
+        self._claim_directory()
+        state = load_state(self.out / STATE_FILE) if (self.out / STATE_FILE).is_file() else None
+        if state is not None and state.get("finished") and (self.out / CHECKPOINT_DIR / "config.json").is_file():
+            return self._finished_result(state)
+
+        recipe = self.recipe
+        seed_everything(recipe.seed)  # the same initial weights on every rank and in every run
+        model = self._build_model()
+        seed_everything(recipe.seed + self.rank)  # then per-rank streams for random starts and drop-path
+        split = training_subset(load_split(self.dataset, "train", self.data_dir), self.spec.n_train)
+        loader = TrainLoader(split, recipe.batch_size, self.device, Augment(recipe.crop_padding, recipe.flip, recipe.cutout),
+                             seed=recipe.seed)  # fmt: skip
+        optimizer = torch.optim.SGD(
+            parameter_groups(model, recipe.weight_decay, recipe.no_wd_on_bn_bias),
+            lr=recipe.lr_at(0, 0, len(loader)), momentum=recipe.momentum, nesterov=recipe.nesterov,
+        )  # fmt: skip
+        scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+        position = {"epoch": 0, "step": 0, "global_step": 0, "seconds": 0.0, "meter": None, "last_epoch": None}
+        log = RunLog(self.out / LOG_FILE, enabled=self.rank == 0)
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+            restore_rng(state["rng"][min(self.rank, len(state["rng"]) - 1)])
+            position = {k: state[k] for k in position}
+            log.truncate_after(position["global_step"])
+            _logger.info("resuming %s at epoch %d, step %d", self.out, position["epoch"] + 1, position["step"])
+        if state is None or not state.get("finished"):
+            finished = self._loop(model, loader, optimizer, scaler, position, log, max_steps)
+            if not finished:
+                return None
+        return self._finish(model, split, position, log)
+
+    # -- setup --------------------------------------------------------------------------------------------------
+
+    def _claim_directory(self) -> None:
+        run_file = self.out / RUN_FILE
+        if run_file.is_file():
+            recorded = json.loads(run_file.read_text())
+            diff = self.spec.differences(recorded)
+            if diff:
+                raise RobenchError(
+                    f"{self.out} holds a run of a different request (differs in: {', '.join(diff)})",
+                    hint="repeat the original command to resume it, or choose a new --out directory",
+                )
+            return
+        if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
+            raise RobenchError(f"{self.out} exists and is not a robench training run", hint="choose a new --out directory")
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            tmp = run_file.with_name(f".{RUN_FILE}.partial")
+            tmp.write_text(json.dumps(self.spec.to_dict(), indent=2) + "\n")
+            os.replace(tmp, run_file)
+        self._barrier()
+
+    def _build_model(self) -> nn.Module:
+        from robench.zoo import create_model
+
+        model = create_model(self.spec.model, dataset=self.dataset, **self.spec.model_args)
+        if self.recipe.drop_path > 0 and not hasattr(model, "drop_path_prob"):
+            raise RobenchError(
+                f"recipe {self.recipe.name!r} uses drop-path ({self.recipe.drop_path}) but {self.spec.model} has none",
+                hint="--set drop_path=0",
+            )
+        model = model.to(self.device)
+        if self.recipe.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model.train()
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
+
+    def _barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    # -- the loop -----------------------------------------------------------------------------------------------
+
+    def _loop(self, model, loader, optimizer, scaler, position, log, max_steps) -> bool:
+        recipe, adversary = self.recipe, Adversary.from_recipe(self.recipe)
+        forward_train: nn.Module = _TrainForward(model)
+        if self.world > 1:
+            forward_train = nn.parallel.DistributedDataParallel(
+                forward_train, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        steps_per_epoch, done_here = len(loader), 0
+        with ProgressDisplay(self.quiet) as display:
+            while position["epoch"] < recipe.epochs:
+                epoch, first = position["epoch"], position["step"]
+                if hasattr(model, "drop_path_prob"):
+                    model.drop_path_prob = recipe.drop_path_at(epoch)
+                meter = _Meter(self.device, position["meter"])
+                loader.set_epoch(epoch)
+                batches = iter(loader)
+                for _ in range(first):  # replay the epoch's draws up to the resume point
+                    next(batches)
+                display.start_epoch(epoch, recipe.epochs, steps_per_epoch, first)
+                tick, images = time.perf_counter(), 0
+                for step in range(first, steps_per_epoch):
+                    x, y = self._shard(*next(batches))
+                    lr = recipe.lr_at(epoch, step, steps_per_epoch)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    out = training_step(model, forward_train, x, y, recipe, adversary, self._autocast)
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(out.loss).backward()
+                    if recipe.grad_clip is not None:
+                        scaler.unscale_(optimizer)
+                        nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    position["global_step"] += 1
+                    clean = self._clean_logits(model, out, x, position["global_step"])
+                    meter.update(out.loss, y.shape[0], y, clean, out.logits_adv)
+                    images += y.shape[0] * self.world
+                    position["step"] = step + 1
+                    done_here += 1
+                    if self.log_every and position["global_step"] % self.log_every == 0:
+                        seconds = time.perf_counter() - tick
+                        record = self._record("step", position, meter, lr, images / seconds)
+                        log.write(record)
+                        display.update(step + 1, _stats_text(record))
+                    else:
+                        display.update(step + 1, "")
+                    last_step = step + 1 == steps_per_epoch
+                    budget_spent = max_steps is not None and done_here >= max_steps
+                    periodic = self.save_every_steps and position["global_step"] % self.save_every_steps == 0
+                    if not last_step and (budget_spent or periodic):
+                        position["meter"] = meter.sums.cpu()
+                        position["seconds"] += time.perf_counter() - tick
+                        tick, images = time.perf_counter(), 0
+                        self._save(model, optimizer, scaler, position)
+                    if budget_spent and not last_step:
+                        return False
+                position["seconds"] += time.perf_counter() - tick
+                record = self._record("epoch", position, meter, lr, None)
+                record["seconds"] = round(position["seconds"], 3)
+                log.write(record)
+                display.print(_stats_text(record, prefix=f"epoch {epoch + 1}/{recipe.epochs}"))
+                position.update(epoch=epoch + 1, step=0, meter=None)
+                position["last_epoch"] = record
+                self._save(model, optimizer, scaler, position, finished=position["epoch"] == recipe.epochs)
+                if max_steps is not None and done_here >= max_steps and position["epoch"] < recipe.epochs:
+                    return False
+        return True
+
+    def _shard(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.recipe.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.world == 1:
+            return x, y
+        return x.tensor_split(self.world)[self.rank], y.tensor_split(self.world)[self.rank]
+
+    def _clean_logits(self, model: nn.Module, out, x: torch.Tensor, global_step: int) -> torch.Tensor | None:
+        """Clean logits of the step if it computed them; for adversarial-only objectives an eval-mode forward
+        every ``clean_acc_every`` steps (no RNG draw, no BN update, so training is unaffected)."""
+        if out.logits_clean is not None:
+            return out.logits_clean.detach()
+        if not self.clean_acc_every or self.recipe.adversary == "none":
+            return None
+        if global_step % self.clean_acc_every:
+            return None
+        model.eval()
+        with torch.no_grad(), self._autocast():
+            logits = model(x)
+        model.train()
+        return logits
+
+    def _record(self, event: str, position: dict, meter: _Meter, lr: float, images_per_s: float | None) -> dict:
+        record: dict[str, Any] = {"event": event, "epoch": position["epoch"] + 1, "step": position["global_step"],
+                                  **meter.summary(self.world), "lr": lr}  # fmt: skip
+        if images_per_s is not None:
+            record["images_per_s"] = round(images_per_s, 2)
+        return record
+
+    def _save(self, model, optimizer, scaler, position, finished: bool = False) -> None:
+        rng = capture_rng()
+        if self.world > 1:
+            gathered: list[Any] = [None] * self.world
+            dist.all_gather_object(gathered, rng)
+            rngs = gathered
+        else:
+            rngs = [rng]
+        if self.rank == 0:
+            save_state(self.out / STATE_FILE, {
+                "format": STATE_FORMAT,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": rngs,
+                "epoch": position["epoch"],
+                "step": position["step"],
+                "global_step": position["global_step"],
+                "seconds": position["seconds"],
+                "meter": position["meter"],
+                "last_epoch": position["last_epoch"],
+                "finished": finished,
+            })  # fmt: skip
+        self._barrier()
+
+    # -- the end ------------------------------------------------------------------------------------------------
+
+    def _finish(self, model: nn.Module, split: TensorSplit, position: dict, log: RunLog) -> TrainResult:
+        from robench.zoo.checkpoint import save_checkpoint
+
+        last = position["last_epoch"] or {}
+        metrics = {
+            "epochs": self.recipe.epochs,
+            "steps": position["global_step"],
+            "train_loss": last.get("loss"),
+            "train_acc_clean": last.get("acc_clean"),
+            "train_acc_adv": last.get("acc_adv"),
+            "train_seconds": round(position["seconds"], 1),
+        }
+        export = self._export_model(model)
+        checkpoint = self.out / CHECKPOINT_DIR
+        if self.rank == 0:
+            save_checkpoint(export, checkpoint, recipe=self.recipe.to_dict(), threat_model=self._threat_model(),
+                            metadata={"training": self._provenance(split, metrics)})  # fmt: skip
+        self._barrier()
+        return TrainResult(self.out, checkpoint, metrics, export.eval())
+
+    def _finished_result(self, state: dict) -> TrainResult:
+        from robench.zoo.checkpoint import load_checkpoint, read_config
+
+        checkpoint = self.out / CHECKPOINT_DIR
+        metrics = read_config(checkpoint)["robench"]["metadata"]["training"]["metrics"]
+        _logger.info("%s already finished %d epochs; its checkpoint is %s", self.out, state["epoch"], checkpoint)
+        return TrainResult(self.out, checkpoint, metrics, load_checkpoint(checkpoint, device=self.device))
+
+    def _export_model(self, model: nn.Module) -> nn.Module:
+        """The trained model as published: the auxiliary head (a training-only device) removed."""
+        if not self.spec.model_args.get("auxiliary"):
+            return model.eval()
+        from robench.zoo import create_model
+
+        args = {**self.spec.model_args, "auxiliary": False}
+        export = create_model(self.spec.model, dataset=self.dataset, **args).to(self.device)
+        weights = {k: v for k, v in model.state_dict().items() if not k.startswith("auxiliary_head.")}
+        export.load_state_dict(weights, strict=True)
+        return export.eval()
+
+    def _threat_model(self) -> dict[str, Any] | None:
+        if self.recipe.adversary == "none":
+            return None
+        return {"norm": "Linf", "eps": self.recipe.eps_value, "eps_text": self.recipe.eps}
+
+    def _provenance(self, split: TensorSplit, metrics: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "split": "train",
+            "n_train": len(split),
+            "data_sha256": split.sha256,
+            "model_args": self.spec.model_args,
+            "metrics": metrics,
+            "device": str(self.device),
+            "world_size": self.world,
+            "mixed_precision": self.amp,
+            "torch": torch.__version__,
+        }
+
+
+def _stats_text(record: dict[str, Any], prefix: str = "") -> str:
+    parts = [prefix] if prefix else []
+    for key, label in (("loss", "loss"), ("acc_clean", "clean"), ("acc_adv", "adv")):
+        if record.get(key) is not None:
+            parts.append(f"{label} {record[key]:.4f}")
+    parts.append(f"lr {record['lr']:.4g}")
+    if record.get("images_per_s"):
+        parts.append(f"{record['images_per_s']:.0f} img/s")
+    return "  ".join(parts)
+
+
+def train(model: str, out: str | Path, **kwargs: Any) -> TrainResult | None:
+    """Train ``model`` into the run directory ``out`` (see :class:`Trainer` for the options) and return the
+    result; calling it again on the same directory resumes, or returns the finished run."""
+    return Trainer(model, out, **kwargs).run()
