@@ -285,6 +285,21 @@ class Trainer:
     # -- setup --------------------------------------------------------------------------------------------------
 
     def _claim_directory(self) -> None:
+        """Rank 0 checks or creates the run directory; every rank gets its verdict (so none waits forever)."""
+        verdict: tuple[str, str | None] | None = None
+        if self.rank == 0:
+            try:
+                self._claim()
+            except RobenchError as err:
+                verdict = (err.message, err.hint)
+        if self.world > 1:
+            box = [verdict]
+            dist.broadcast_object_list(box, src=0)
+            verdict = box[0]
+        if verdict is not None:
+            raise RobenchError(*verdict)
+
+    def _claim(self) -> None:
         run_file = self.out / RUN_FILE
         if run_file.is_file():
             recorded = json.loads(run_file.read_text())
@@ -297,12 +312,10 @@ class Trainer:
             return
         if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
             raise RobenchError(f"{self.out} exists and is not a robench training run", hint="choose a new --out directory")
-        if self.rank == 0:
-            self.out.mkdir(parents=True, exist_ok=True)
-            tmp = run_file.with_name(f".{RUN_FILE}.partial")
-            tmp.write_text(json.dumps(self.spec.to_dict(), indent=2) + "\n")
-            os.replace(tmp, run_file)
-        self._barrier()
+        self.out.mkdir(parents=True, exist_ok=True)
+        tmp = run_file.with_name(f".{RUN_FILE}.partial")
+        tmp.write_text(json.dumps(self.spec.to_dict(), indent=2) + "\n")
+        os.replace(tmp, run_file)
 
     def _build_model(self) -> nn.Module:
         from robench.zoo import create_model
@@ -332,7 +345,8 @@ class Trainer:
         forward_train: nn.Module = _TrainForward(model)
         if self.world > 1:
             forward_train = nn.parallel.DistributedDataParallel(
-                forward_train, device_ids=[self.device.index] if self.device.type == "cuda" else None
+                forward_train, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                broadcast_buffers=False,  # _sync_buffers does it after every step instead
             )
         steps_per_epoch, done_here = len(loader), 0
         with ProgressDisplay(self.quiet) as display:
@@ -360,6 +374,7 @@ class Trainer:
                         nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
                     scaler.step(optimizer)
                     scaler.update()
+                    self._sync_buffers(model)
                     position["global_step"] += 1
                     clean = self._clean_logits(model, out, x, position["global_step"])
                     meter.update(out.loss, y.shape[0], y, clean, out.logits_adv)
@@ -394,6 +409,13 @@ class Trainer:
                 if max_steps is not None and done_here >= max_steps and position["epoch"] < recipe.epochs:
                     return False
         return True
+
+    def _sync_buffers(self, model: nn.Module) -> None:
+        """Give every rank rank 0's batch-norm statistics after each step, so all ranks hold the very state that
+        rank 0 saves (eval-mode attacks on other ranks then read the same statistics, resumed or not)."""
+        if self.world > 1:
+            for buffer in model.buffers():
+                dist.broadcast(buffer, src=0)
 
     def _shard(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.recipe.channels_last:
