@@ -1,0 +1,217 @@
+"""The model registry: a ``@register_model`` decorator on typed entry points, one :class:`ModelEntry` per name.
+
+Names are canonical snake_case (``robnet_free``); dashes, case and the declared aliases resolve to them
+(``robnet-free``, ``RobNet-Free``, ``darts`` -> ``darts_v2``). An unknown name is an error that suggests the
+closest names, never a guess.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from robench.errors import RobenchError
+from robench.zoo.reported import REPORTED, Reported
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+
+NORMALIZE_NONE = "none"  # inputs in [0,1] go straight in (adversarially trained RobNet / AdvRush / ARNAS)
+NORMALIZE_DATASET = "dataset"  # the data set's mean/std inside the model (clean-trained baselines)
+
+
+@dataclass(frozen=True)
+class DatasetDefaults:
+    """What a data set fixes for a model built for it."""
+
+    name: str
+    num_classes: int
+    img_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    aliases: tuple[str, ...] = ()
+
+
+DATASETS: dict[str, DatasetDefaults] = {
+    d.name: d
+    for d in (
+        DatasetDefaults("cifar10", 10, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), ("cifar-10",)),
+        DatasetDefaults("cifar100", 100, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), ("cifar-100",)),
+        DatasetDefaults("svhn", 10, 32, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
+        DatasetDefaults(
+            "tiny-imagenet",
+            200,
+            64,
+            (0.4802, 0.4481, 0.3975),
+            (0.2302, 0.2265, 0.2262),
+            ("tiny-imagenet-200", "tinyimagenet", "tiny_imagenet"),
+        ),
+        DatasetDefaults("imagenet", 1000, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), ("imagenet-1k", "in1k")),
+    )
+}
+
+
+def resolve_dataset(name: str) -> str:
+    """The canonical data-set name for ``name`` or one of its aliases."""
+    key = str(name).strip().lower()
+    for d in DATASETS.values():
+        if key == d.name or key in d.aliases:
+            return d.name
+    raise RobenchError(f"unknown data set {name!r}", f"known data sets: {', '.join(DATASETS)}")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered architecture: how to build it per data set, where it comes from, what was reported."""
+
+    name: str
+    builder: Callable[..., Any]
+    family: str
+    paper: str  # citation key of the paper that introduced the architecture
+    licence: str  # licence of the original code / weights
+    datasets: Mapping[str, Mapping[str, Any]] = field(hash=False)  # data set -> default builder arguments
+    normalization: str = NORMALIZE_NONE
+    aliases: tuple[str, ...] = ()
+    reported: tuple[Reported, ...] = ()
+    weights: Mapping[str, str] = field(default_factory=dict, hash=False)  # data set -> packaged weight directory
+    description: str = ""
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The keyword arguments the entry point accepts."""
+        return tuple(inspect.signature(self.builder).parameters)
+
+    @property
+    def has_auxiliary_head(self) -> bool:
+        return "auxiliary" in self.parameters
+
+    def check_dataset(self, dataset: str) -> str:
+        dataset = resolve_dataset(dataset)
+        if dataset not in self.datasets:
+            raise RobenchError(
+                f"{self.name} has no {dataset} configuration",
+                f"{self.name} is defined for: {', '.join(self.datasets)}",
+            )
+        return dataset
+
+    def default_args(self, dataset: str) -> dict[str, Any]:
+        """Builder arguments for ``dataset`` before user overrides: the data set's classes, image size and
+        normalisation (only those the entry point takes), then the entry's own per-data-set settings."""
+        dataset = self.check_dataset(dataset)
+        spec = DATASETS[dataset]
+        normalized = self.normalization == NORMALIZE_DATASET
+        args: dict[str, Any] = {
+            "num_classes": spec.num_classes,
+            "img_size": spec.img_size,
+            "mean": spec.mean if normalized else None,
+            "std": spec.std if normalized else None,
+        }
+        accepted = self.parameters
+        args = {k: v for k, v in args.items() if k in accepted}
+        args.update(self.datasets[dataset])
+        return args
+
+    def weights_dir(self, dataset: str) -> Path | None:
+        """The packaged checkpoint directory for ``dataset``, when the entry declares one and it is installed."""
+        name = self.weights.get(dataset)
+        if name is None or not (WEIGHTS_DIR / name).is_dir():
+            return None
+        return WEIGHTS_DIR / name
+
+    @property
+    def pretrained_datasets(self) -> tuple[str, ...]:
+        return tuple(d for d in self.datasets if self.weights_dir(d) is not None)
+
+
+_ENTRIES: dict[str, ModelEntry] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    return str(name).strip().lower().replace("-", "_")
+
+
+def register_model(
+    *,
+    family: str,
+    paper: str,
+    licence: str,
+    datasets: Mapping[str, Mapping[str, Any]],
+    normalization: str = NORMALIZE_NONE,
+    aliases: tuple[str, ...] = (),
+    weights: Mapping[str, str] | None = None,
+):
+    """Register the decorated entry point under its function name. Reported numbers come from
+    :data:`robench.zoo.reported.REPORTED` under the same name."""
+    if normalization not in (NORMALIZE_NONE, NORMALIZE_DATASET):
+        raise ValueError(f"normalization must be {NORMALIZE_NONE!r} or {NORMALIZE_DATASET!r}")
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        name = fn.__name__
+        if name in _ENTRIES or name in _ALIASES:
+            raise ValueError(f"model {name!r} is registered twice")
+        for dataset in datasets:
+            if dataset not in DATASETS:
+                raise ValueError(f"{name}: unknown data set {dataset!r}")
+        entry = ModelEntry(
+            name=name,
+            builder=fn,
+            family=family,
+            paper=paper,
+            licence=licence,
+            datasets=MappingProxyType({d: MappingProxyType(dict(a)) for d, a in datasets.items()}),
+            normalization=normalization,
+            aliases=tuple(aliases),
+            reported=REPORTED.get(name, ()),
+            weights=MappingProxyType(dict(weights or {})),
+            description=(inspect.getdoc(fn) or "").split("\n")[0],
+        )
+        _ENTRIES[name] = entry
+        for alias in aliases:
+            if _key(alias) in _ENTRIES or _key(alias) in _ALIASES:
+                raise ValueError(f"alias {alias!r} of {name} is already taken")
+            _ALIASES[_key(alias)] = name
+        return fn
+
+    return decorator
+
+
+def canonical_name(name: str) -> str:
+    """The registry name for ``name`` (case, dashes and aliases resolved); RobenchError with suggestions if none."""
+    key = _key(name)
+    if key in _ENTRIES:
+        return key
+    if key in _ALIASES:
+        return _ALIASES[key]
+    close = difflib.get_close_matches(key, list(_ENTRIES) + list(_ALIASES), n=3, cutoff=0.6)
+    close = list(dict.fromkeys(_ALIASES.get(c, c) for c in close))
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise RobenchError(f"unknown model {name!r}", f"{hint}`robench list` shows every model name")
+
+
+def get_entry(name: str) -> ModelEntry:
+    return _ENTRIES[canonical_name(name)]
+
+
+def is_model(name: str) -> bool:
+    """True if ``name`` (or an alias of it) is a registered model."""
+    key = _key(name)
+    return key in _ENTRIES or key in _ALIASES
+
+
+def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
+    """Registered names matching the fnmatch ``pattern`` (sorted); with ``pretrained``, only those with weights."""
+    pattern = _key(pattern)
+    names = [n for n, e in _ENTRIES.items() if fnmatch.fnmatchcase(n, pattern)]
+    if pretrained:
+        names = [n for n in names if _ENTRIES[n].pretrained_datasets]
+    return sorted(names)
+
+
+def entries() -> list[ModelEntry]:
+    return [_ENTRIES[n] for n in sorted(_ENTRIES)]
