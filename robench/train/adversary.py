@@ -93,7 +93,8 @@ def _aux_term(recipe: Recipe, aux: torch.Tensor | None, y: torch.Tensor) -> torc
         return None
     if aux is None:
         raise RobenchError(
-            f"recipe {recipe.name!r} weights an auxiliary loss ({recipe.aux_weight}) but the model has no auxiliary head",
+            f"recipe {recipe.name!r} weights an auxiliary loss ({recipe.aux_weight}) "
+            "but the model has no auxiliary head",
             hint="build the model with auxiliary=True, or --set aux_weight=0",
         )
     return recipe.aux_weight * F.cross_entropy(aux, y)

@@ -166,7 +166,8 @@ class Recipe:
         for name, allowed in (("schedule", SCHEDULES), ("adversary", ADVERSARIES), ("start", STARTS),
                               ("attack_mode", ATTACK_MODES)):  # fmt: skip
             if getattr(self, name) not in allowed:
-                raise bad(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}", f"set {name} to one of them")
+                value = getattr(self, name)
+                raise bad(f"{name}={value!r} is not one of {', '.join(allowed)}", f"set {name} to one of them")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise bad(f"{name} must be at least 1, got {getattr(self, name)}", f"set {name} to a positive integer")

@@ -69,7 +69,8 @@ class ProgressDisplay:
             return
         if self.task is not None:
             self.progress.remove_task(self.task)
-        self.task = self.progress.add_task("", total=total, completed=completed, epoch=f"{epoch + 1}/{epochs}", stats="")
+        self.task = self.progress.add_task("", total=total, completed=completed, epoch=f"{epoch + 1}/{epochs}",
+                                           stats="")  # fmt: skip
 
     def update(self, completed: int, stats: str) -> None:
         if self.progress is not None and self.task is not None:

@@ -96,7 +96,8 @@ class _Meter:
     FIELDS = ("loss", "n", "correct_clean", "n_clean", "correct_adv", "n_adv")
 
     def __init__(self, device: torch.device, sums: torch.Tensor | None = None):
-        self.sums = torch.zeros(len(self.FIELDS), dtype=torch.float64, device=device) if sums is None else sums.to(device)
+        fresh = torch.zeros(len(self.FIELDS), dtype=torch.float64)
+        self.sums = (fresh if sums is None else sums).to(device)
 
     def update(self, loss: torch.Tensor, n: int, y: torch.Tensor, clean: torch.Tensor | None,
                adv: torch.Tensor | None) -> None:  # fmt: skip
@@ -166,7 +167,8 @@ def architecture_args(model: str, width: int | None = None, layers: int | None =
             continue
         name = next((n for n in names if n in entry.parameters), None)
         if name is None:
-            raise RobenchError(f"{entry.name} has no adjustable {what}", hint=f"{entry.name} accepts: {', '.join(entry.parameters)}")
+            accepted = ", ".join(entry.parameters)
+            raise RobenchError(f"{entry.name} has no adjustable {what}", hint=f"{entry.name} accepts: {accepted}")
         args[name] = value
     return args
 
@@ -250,7 +252,7 @@ class Trainer:
         """Train (or resume) to the end and write the checkpoint; with ``max_steps``, stop after that many
         optimiser steps in this call, leaving a resumable state, and return None."""
         self._claim_directory()
-        state = load_state(self.out / STATE_FILE) if (self.out / STATE_FILE).is_file() else None
+        state = self._load_state()
         if state is not None and state.get("finished") and (self.out / CHECKPOINT_DIR / "config.json").is_file():
             return self._finished_result(state)
 
@@ -259,8 +261,8 @@ class Trainer:
         model = self._build_model()
         seed_everything(recipe.seed + self.rank)  # then per-rank streams for random starts and drop-path
         split = training_subset(load_split(self.dataset, "train", self.data_dir), self.spec.n_train)
-        loader = TrainLoader(split, recipe.batch_size, self.device, Augment(recipe.crop_padding, recipe.flip, recipe.cutout),
-                             seed=recipe.seed)  # fmt: skip
+        augment = Augment(recipe.crop_padding, recipe.flip, recipe.cutout)
+        loader = TrainLoader(split, recipe.batch_size, self.device, augment, seed=recipe.seed)
         optimizer = torch.optim.SGD(
             parameter_groups(model, recipe.weight_decay, recipe.no_wd_on_bn_bias),
             lr=recipe.lr_at(0, 0, len(loader)), momentum=recipe.momentum, nesterov=recipe.nesterov,
@@ -280,9 +282,21 @@ class Trainer:
             finished = self._loop(model, loader, optimizer, scaler, position, log, max_steps)
             if not finished:
                 return None
-        return self._finish(model, split, position, log)
+        return self._finish(model, split, position)
 
     # -- setup --------------------------------------------------------------------------------------------------
+
+    def _load_state(self) -> dict[str, Any] | None:
+        path = self.out / STATE_FILE
+        if not path.is_file():
+            return None
+        state = load_state(path)
+        if state.get("format") != STATE_FORMAT:
+            raise RobenchError(
+                f"{path} has training-state format {state.get('format')}; this robench reads format {STATE_FORMAT}",
+                hint="resume it with the robench version that started it, or start again in a new --out directory",
+            )
+        return state
 
     def _claim_directory(self) -> None:
         """Rank 0 checks or creates the run directory; every rank gets its verdict (so none waits forever)."""
@@ -311,7 +325,8 @@ class Trainer:
                 )
             return
         if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
-            raise RobenchError(f"{self.out} exists and is not a robench training run", hint="choose a new --out directory")
+            raise RobenchError(f"{self.out} exists and is not a robench training run",
+                               hint="choose a new --out directory")  # fmt: skip
         self.out.mkdir(parents=True, exist_ok=True)
         tmp = run_file.with_name(f".{RUN_FILE}.partial")
         tmp.write_text(json.dumps(self.spec.to_dict(), indent=2) + "\n")
@@ -473,7 +488,7 @@ class Trainer:
 
     # -- the end ------------------------------------------------------------------------------------------------
 
-    def _finish(self, model: nn.Module, split: TensorSplit, position: dict, log: RunLog) -> TrainResult:
+    def _finish(self, model: nn.Module, split: TensorSplit, position: dict) -> TrainResult:
         from robench.zoo.checkpoint import save_checkpoint
 
         last = position["last_epoch"] or {}
