@@ -17,8 +17,9 @@ TINY = {"C": 4, "layers": 3}  # DARTS skeleton with both reductions and an auxil
 N_TRAIN = 256  # 4 steps of 64 per epoch
 
 CASES = {
-    # standard training with everything DARTS adds: auxiliary head, drop-path ramp, cutout, grad clipping
-    "darts": (Recipe.from_preset("darts", epochs=2, batch_size=64), 4),
+    # standard training with everything DARTS adds (auxiliary head, drop-path ramp, cutout, grad clipping), in
+    # channels_last memory format, interrupted at the epoch boundary
+    "darts": (Recipe.from_preset("darts", epochs=2, batch_size=64, channels_last=True), 4),
     # PGD-AT with the normal random start, interrupted in the middle of an epoch
     "advrush-pgd": (Recipe.from_preset("advrush-pgd", epochs=2, batch_size=64, steps=2), 5),
     # FGSM with a uniform start in train mode and the per-step cyclic lr, interrupted mid-epoch

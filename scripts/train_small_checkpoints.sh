@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Train, package and evaluate the small fast-AT checkpoints shipped in robench/zoo/weights/.
+#
+#   scripts/train_small_checkpoints.sh [RUNS_DIR]        (default RUNS_DIR: runs)
+#
+# Every model is trained on the full CIFAR-10 training split (50,000 images) with the fast-at recipe
+# (FGSM with random start, l_inf eps 8/255, step 10/255, cyclic lr peaking at 0.2; Wong et al. 2020) on the CPU.
+# Runs are resumable: running the script again continues each run where it stopped and skips finished work.
+# Environment: ROBENCH_DATA (the data root), EPOCHS_<NAME> (epochs per model, e.g. EPOCHS_RESNET18_SMALL=3;
+# default 1), AA_EXAMPLES (AutoAttack points, default 100), JOBS (processes at once, default 2, one thread each).
+set -euo pipefail
+
+RUNS=${1:-runs}
+PYTHON=${PYTHON:-python}
+JOBS=${JOBS:-2}
+AA_EXAMPLES=${AA_EXAMPLES:-100}
+MODELS=(advrush_small robnet_free_small resnet18_small)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$RUNS"
+
+epochs_for() {
+    local var="EPOCHS_${1^^}"
+    echo "${!var:-1}"
+}
+
+train_one() {
+    local name=$1
+    OMP_NUM_THREADS=1 "$PYTHON" -m robench -q train "$name" --recipe fast-at --epochs "$(epochs_for "$name")" \
+        --dataset cifar10 --device cpu --save-every 50 --log-every 20 --out "$RUNS/$name-cifar10" \
+        > "$RUNS/$name-cifar10.train.log" 2>&1
+}
+
+package_one() {
+    local name=$1
+    "$PYTHON" - "$RUNS/$name-cifar10/checkpoint" "$ROOT/robench/zoo/weights/$name-cifar10" <<'PY'
+import sys
+
+from robench.zoo.checkpoint import copy_checkpoint, load_checkpoint
+
+load_checkpoint(sys.argv[1], verify_golden=True)  # every file's sha256, and the golden logits
+print("packaged", copy_checkpoint(sys.argv[1], sys.argv[2]))
+PY
+}
+
+# The packaged weights are evaluated by zoo name, as users load them; each evaluation writes a result.json.
+evaluate_one() {
+    local name=$1 run="$RUNS/$1-cifar10"
+    OMP_NUM_THREADS=1 "$PYTHON" -m robench -q eval "$name" --dataset cifar10 --attack pgd20 --n-examples 500 \
+        --seed 0 --device cpu --out "$run/eval-pgd20" > "$run.eval-pgd20.log" 2>&1
+    OMP_NUM_THREADS=1 "$PYTHON" -m robench -q eval "$name" --dataset cifar10 --attack autoattack \
+        --n-examples "$AA_EXAMPLES" --seed 0 --device cpu --out "$run/eval-autoattack" > "$run.eval-autoattack.log" 2>&1
+}
+
+# Runs FN for each name, JOBS at a time. One thread per process: on a shared CPU more threads are slower.
+run_parallel() {
+    local fn=$1 name pids=()
+    shift
+    for name in "$@"; do
+        "$fn" "$name" &
+        pids+=($!)
+        if (( ${#pids[@]} >= JOBS )); then
+            wait "${pids[0]}"
+            pids=("${pids[@]:1}")
+        fi
+    done
+    wait "${pids[@]}"
+}
+
+run_parallel train_one "${MODELS[@]}"
+for name in "${MODELS[@]}"; do
+    package_one "$name"
+done
+run_parallel evaluate_one "${MODELS[@]}"
