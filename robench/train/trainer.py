@@ -211,6 +211,8 @@ class Trainer:
 
         self.rank, self.world = _init_distributed()
         self.device = resolve_device(device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)  # NCCL collectives run on the current device
         self.recipe = get_recipe(recipe)
         self.dataset = get_dataset(dataset).name
         self.entry = get_entry(model)
