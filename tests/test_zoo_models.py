@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
+import timm
 import torch
+import torchvision
 from torch import nn
 
 from robench import zoo
@@ -110,7 +114,8 @@ def test_entry_builds_runs_forward_and_backward(name, dataset):
     torch.manual_seed(0)
     model = create_model(name, dataset, **overrides)
     torch.manual_seed(0)
-    twin = create_model(name, dataset, **overrides)
+    twin = copy.deepcopy(create_model(name, dataset, **overrides))  # copies keep their robench_cfg
+    assert twin.robench_cfg == model.robench_cfg
     cfg = model.robench_cfg
     x = torch.rand(2, *cfg.input_size)
 
@@ -154,6 +159,7 @@ def test_drop_path_drops_whole_samples_in_training_only():
     assert set(per_sample[:, 0].unique().tolist()) == {0.0, 2.0}  # survivors rescaled by 1/(1-p)
     model = create_model("darts_v2", C=8, layers=5).eval()
     assert model.drop_path_prob == 0.0
+    assert not hasattr(create_model("robnet_large", C=8, layers=4), "drop_path_prob")  # RobNet has no drop-path
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
         reference = model(x)
@@ -266,3 +272,44 @@ def test_network_rejects_a_genotype_of_the_wrong_kind():
     with pytest.raises(RobenchError, match="20 cells but the network has 8 layers"):
         create_model("robnet_free", layers=8)
     assert isinstance(create_model("darts_v2", C=8, layers=3), NetworkCIFAR)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Baselines equal their reference libraries; memory formats
+
+
+@pytest.mark.parametrize(
+    "name, reference",
+    [
+        ("resnet18", lambda: timm.create_model("resnet18")),
+        ("resnet50", lambda: timm.create_model("resnet50")),
+        ("densenet121", torchvision.models.densenet121),
+        ("densenet169", torchvision.models.densenet169),
+        ("vgg16_bn", torchvision.models.vgg16_bn),
+    ],
+    ids=["resnet18", "resnet50", "densenet121", "densenet169", "vgg16_bn"],
+)
+def test_imagenet_baselines_equal_the_reference_library(name, reference):
+    torch.manual_seed(0)
+    ours = create_model(name, "imagenet").eval()
+    ref = reference().eval()
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [(k, v.shape) for k, v in ref.state_dict().items()]
+    ref.load_state_dict(ours.state_dict())
+    cfg = ours.robench_cfg
+    mean, std = torch.tensor(cfg.mean).view(1, 3, 1, 1), torch.tensor(cfg.std).view(1, 3, 1, 1)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref((x - mean) / std))
+
+
+@pytest.mark.parametrize("name", ["darts_v2", "arnas", "robnet_free", "resnet18", "wrn_28_10"])
+def test_channels_last_gives_the_same_logits(name):
+    small = {"C": 8} if "C" in zoo.get_entry(name).parameters else {}
+    small |= {"widen_factor": 1} if name == "wrn_28_10" else {}
+    torch.manual_seed(0)
+    model = create_model(name, **small).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        reference = model(x)
+        model = model.to(memory_format=torch.channels_last)
+        torch.testing.assert_close(model(x.contiguous(memory_format=torch.channels_last)), reference)

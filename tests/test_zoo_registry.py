@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import sys
 import types
 
@@ -123,6 +124,7 @@ def test_model_args_rebuild_the_same_architecture(name):
     cfg: ModelConfig = create_model(name, **small).robench_cfg
     restored = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert restored == cfg
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
     rebuilt = create_model(restored.architecture, dataset=restored.dataset, **restored.model_args)
     assert rebuilt.robench_cfg == cfg
     original = create_model(name, **small)
@@ -175,6 +177,11 @@ def test_load_random_init_is_in_eval_mode_on_the_device():
     assert not model.training
     assert next(model.parameters()).device == torch.device("cpu")
     assert model.robench_cfg.architecture == "advrush"
+    with pytest.raises(RobenchError, match="unknown device 'gpu0'"):
+        load("advrush", pretrained=False, device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(RobenchError, match="CUDA is not available"):
+            load("advrush", pretrained=False, device="cuda")
 
 
 def test_prefixed_names_are_delegated_to_the_sources(monkeypatch):

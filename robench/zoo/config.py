@@ -46,3 +46,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+    def __reduce__(self):
+        # through the plain dict, so models carrying the config can be deep-copied and pickled
+        return (type(self).from_dict, (self.to_dict(),))

@@ -115,7 +115,6 @@ class CellNetwork(nn.Module):
     def __init__(self, C: int, stem: str, mean: Stats, std: Stats):
         super().__init__()
         self.normalize = Normalize(mean, std)
-        self.drop_path_prob = 0.0  # set by training code; drop-path acts only in training mode
         if stem == "cifar":
             self.stem = nn.Sequential(nn.Conv2d(3, 3 * C, 3, padding=1, bias=False), nn.BatchNorm2d(3 * C))
             self.stem_channels, self.stem_stride, self.stem_reduces = 3 * C, 1, False
@@ -213,6 +212,7 @@ class NetworkCIFAR(CellNetwork):
             )
         super().__init__(C, self.stem_kind, mean, std)
         self.genotype = genotype
+        self.drop_path_prob = 0.0  # set by training code; drop-path acts only in training mode
         self._aux_index = 2 * layers // 3
         C_prev_prev, C_prev, reduction_prev = self.stem_channels, self.stem_channels, self.stem_reduces
         size, aux_channels, aux_size = img_size // self.stem_stride, 0, 0

@@ -139,8 +139,17 @@ def _params_with_100_classes(entry: ModelEntry, dataset: str, model: nn.Module) 
     return count_parameters(create_model(entry.name, dataset, num_classes=100))
 
 
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a torch.device; None means cuda when available, else cpu."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise RobenchError(f"unknown device {device!r}", "use e.g. cpu, cuda or cuda:1") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RobenchError(f"device {device} requested but CUDA is not available here", "use device='cpu'")
+    return device
 
 
 def load(
@@ -158,7 +167,7 @@ def load(
     - ``pretrained=True``: the weights packaged for (name, dataset); an error if there are none.
     - ``pretrained=False``: random initialisation.
     """
-    device = torch.device(device) if device is not None else _default_device()
+    device = resolve_device(device)
     if ":" in name:
         if checkpoint is not None:
             raise RobenchError(f"both a source ({name}) and checkpoint={checkpoint} were given", "give one of them")
@@ -172,8 +181,10 @@ def load(
     elif pretrained:
         weights = entry.weights_dir(dataset)
         if weights is None:
+            packaged = entry.pretrained_datasets
             raise RobenchError(
-                f"no pretrained weights for {entry.name} on {dataset} are packaged with robench",
+                f"no pretrained weights for {entry.name} on {dataset} are packaged with robench"
+                + (f" (packaged for: {', '.join(packaged)})" if packaged else ""),
                 f"use pretrained=False for a random initialisation, checkpoint='path' for your own or the authors' "
                 f"weights, or a Hub checkpoint: load('hf-hub:<org>/robench-{entry.name}-{dataset}')",
             )

@@ -34,6 +34,10 @@ class Reported:
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
 
+    def __reduce__(self):
+        fields = (self.source, self.dataset, self.training, dict(self.metrics), self.params, self.row, self.note)
+        return (type(self), fields)
+
 
 def _advrush_table1(
     row: str,
