@@ -17,8 +17,7 @@ from torchvision.models.vgg import cfgs as vgg_cfgs
 from torchvision.models.vgg import make_layers
 
 from robench.errors import RobenchError
-from robench.zoo.darts import Stats
-from robench.zoo.layers import Normalize, NormalizedInput
+from robench.zoo.layers import Normalize, NormalizedInput, Stats
 from robench.zoo.registry import NORMALIZE_DATASET, register_model
 
 STEMS = ("cifar", "imagenet")

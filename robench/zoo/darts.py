@@ -27,11 +27,9 @@ from robench.zoo.genotypes import (
     Edge,
     as_genotype,
 )
-from robench.zoo.layers import Normalize
+from robench.zoo.layers import Normalize, Stats
 from robench.zoo.operations import OPS, FactorizedReduce, ReLUConvBN, drop_path
 from robench.zoo.registry import NORMALIZE_DATASET, register_model
-
-Stats = Sequence[float] | None
 
 
 class Cell(nn.Module):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from robench.zoo.darts import NetworkCIFAR, Stats
+from robench.zoo.darts import NetworkCIFAR
 from robench.zoo.genotypes import EnsembleGenotype, as_genotype, random_ensemble_genotype
-from robench.zoo.layers import Normalize
+from robench.zoo.layers import Normalize, Stats
 from robench.zoo.registry import NORMALIZE_DATASET, register_model
 
 # The zoo's default sample: seed 0, members of 12, 6 and 2 cells (the paper's example split of 20 cells).

@@ -32,8 +32,9 @@ def create_model(name: str, dataset: str = "cifar10", **overrides: Any) -> nn.Mo
     dataset = entry.check_dataset(dataset)
     unknown = sorted(set(overrides) - set(entry.parameters))
     if unknown:
+        weights = " (weights come from zoo.load, not create_model)" if "pretrained" in unknown else ""
         raise RobenchError(
-            f"{entry.name} does not take {', '.join(unknown)}",
+            f"{entry.name} does not take {', '.join(unknown)}{weights}",
             f"{entry.name} takes: {', '.join(entry.parameters)}",
         )
     # Every argument, defaults included, goes into model_args: a rebuild must not depend on today's defaults.

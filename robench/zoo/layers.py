@@ -9,6 +9,8 @@ from torch import nn
 
 from robench.errors import RobenchError
 
+Stats = Sequence[float] | None  # per-channel mean or std; None: no normalisation
+
 
 class Normalize(nn.Module):
     """``(x - mean) / std`` per channel, or the identity when ``mean`` and ``std`` are None.
@@ -17,7 +19,7 @@ class Normalize(nn.Module):
     state_dict, so checkpoints keep the original authors' key layout.
     """
 
-    def __init__(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None):
+    def __init__(self, mean: Stats = None, std: Stats = None):
         super().__init__()
         if (mean is None) != (std is None):
             raise RobenchError("normalisation needs both mean and std, or neither", "pass mean=None, std=None for none")

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from robench.errors import RobenchError
-from robench.zoo.darts import CellNetwork, Stats
+from robench.zoo.darts import CellNetwork
 from robench.zoo.genotypes import ROBNET_EDGES, ROBNET_FREE, ROBNET_LARGE, STEPS, RobNetGenotype, as_genotype
+from robench.zoo.layers import Stats
 from robench.zoo.operations import CodedEdge, FactorizedReduce, ReLUConvBN
 from robench.zoo.registry import register_model
 
