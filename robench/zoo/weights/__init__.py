@@ -2,9 +2,10 @@
 
 Each ``<name>-cifar10/`` folder here is a checkpoint written by ``robench.zoo.checkpoint.save_checkpoint``
 (config.json with the training recipe, the data set, the threat model and the weights' sha256) after an
-l_inf 8/255 fast-AT (FGSM with random start) run on the full CIFAR-10 training split; the exact commands are
-in ``scripts/train_small_checkpoints.sh``. They are reduced-size versions of the papers' networks, sized to
-train on a CPU, not reproductions of the papers' models:
+l_inf 8/255 fast-AT (FGSM with random start) run on the full CIFAR-10 training split, on two shared CPU
+cores: 1 epoch for advrush_small and robnet_free_small, 3 for resnet18_small. The exact commands are in
+``scripts/train_small_checkpoints.sh``. They are reduced-size, briefly trained versions of the papers'
+networks that exercise the whole pipeline, not reproductions of the papers' models or numbers:
 
 - ``advrush_small``: the AdvRush genotype in the DARTS skeleton with C=16 and 8 cells (reductions at cells 2
   and 5) instead of C=36 and 20 cells.

@@ -1,0 +1,57 @@
+"""The small checkpoints packaged in robench/zoo/weights/: each loads by zoo name with its hashes and golden
+logits checked, is the architecture its entry describes, and records how it was trained."""
+
+from __future__ import annotations
+
+import pytest
+
+from robench import zoo
+from robench.train import Recipe
+from robench.zoo.checkpoint import read_config, verify_golden_logits
+from robench.zoo.registry import get_entry
+
+SMALL = {
+    # name: (builder arguments the entry fixes, epochs of fast-AT on the full training split)
+    "advrush_small": ({"C": 16, "layers": 8}, 1),
+    "robnet_free_small": ({"C": 8, "layers": 8}, 1),
+    "resnet18_small": ({"width": 16}, 3),
+}
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_packaged_checkpoint_loads_and_records_its_training(name):
+    args, epochs = SMALL[name]
+    directory = get_entry(name).weights_dir("cifar10")
+    assert directory is not None, f"{name} has no packaged cifar10 weights"
+    model = zoo.load(name, device="cpu")
+    verify_golden_logits(model, directory)
+    assert not model.training
+    assert model.robench_cfg.architecture == name
+    assert {k: model.robench_cfg.model_args[k] for k in args} == args
+    config = read_config(directory)
+    block = config["robench"]
+    assert Recipe.from_dict(block["recipe"]) == Recipe.from_preset("fast-at", epochs=epochs)
+    assert block["threat_model"]["eps_text"] == "8/255" and block["threat_model"]["norm"] == "Linf"
+    training = block["metadata"]["training"]
+    assert (training["dataset"], training["split"], training["n_train"]) == ("cifar10", "train", 50_000)
+    assert training["metrics"]["steps"] == epochs * (50_000 // 128)
+
+
+def test_robnet_free_small_keeps_published_cell_codes():
+    from robench.zoo.genotypes import ROBNET_FREE
+    from robench.zoo.weights import ROBNET_FREE_SMALL, ROBNET_FREE_SMALL_CELLS
+
+    model = zoo.create_model("robnet_free_small")
+    assert model.genotype == ROBNET_FREE_SMALL
+    assert [ROBNET_FREE.cells.index(cell) for cell in ROBNET_FREE_SMALL.cells] == list(ROBNET_FREE_SMALL_CELLS)
+    reductions = [i for i, cell in enumerate(model.cells) if cell.reduction]
+    # the two published reduction codes (cells 6 and 13) sit at the 8-cell network's reduction positions
+    assert [ROBNET_FREE_SMALL_CELLS[i] for i in reductions] == [6, 13]
+
+
+def test_resnet18_small_is_resnet18_at_a_quarter_of_the_width():
+    full = zoo.count_parameters(zoo.create_model("resnet18"))
+    small = zoo.count_parameters(zoo.create_model("resnet18_small"))
+    # conv weights scale with width^2 (BN with width, 1% of the total); the 10-way classifier is left out
+    fc_full, fc_small = 512 * 10 + 10, 128 * 10 + 10
+    assert (full - fc_full) / (small - fc_small) == pytest.approx(16, rel=0.01)
