@@ -25,9 +25,9 @@ from timm.models.resnet import ResNet as TimmResNet
 from torch import nn
 
 from robench.zoo.baselines import ResNet, _small_image_conv
-from robench.zoo.darts import NetworkCIFAR, Stats, advrush
+from robench.zoo.darts import NetworkCIFAR, advrush
 from robench.zoo.genotypes import ADVRUSH, ROBNET_FREE, DartsGenotype, RobNetGenotype
-from robench.zoo.layers import Normalize
+from robench.zoo.layers import Normalize, Stats
 from robench.zoo.registry import NORMALIZE_DATASET, register_model
 from robench.zoo.robnet import RobNet, robnet_free
 
