@@ -38,7 +38,7 @@ def train_cmd(ctx: click.Context, name, dataset, recipe, epochs, settings, width
     \b
     Examples:
       robench train advrush --recipe advrush-pgd --out runs/advrush
-      robench train resnet18 --recipe fast-at --width 32 --epochs 10 --out runs/r18
+      robench train resnet18_small --recipe fast-at --width 32 --epochs 10 --out runs/r18
       robench train darts_v2 --recipe darts --set batch_size=64 --n-train 5000 --out runs/darts
     """
     from robench.train import Recipe, architecture_args, parse_settings, train
