@@ -107,6 +107,9 @@ def test_unusable_requests_fail_before_training(tmp_path, data_root):
         Trainer("resnet18", tmp_path / "a", recipe="darts")
     with pytest.raises(RobenchError, match="uses drop-path"):
         Trainer("resnet18", tmp_path / "b", recipe=Recipe.from_preset("darts", aux_weight=0.0)).run()
+    with pytest.raises(RobenchError, match="uses drop-path"):  # RobNet has no drop-path either
+        Trainer("robnet_large", tmp_path / "b2", recipe=Recipe.from_preset("darts", aux_weight=0.0),
+                model_args={"C": 4, "layers": 3}).run()  # fmt: skip
     with pytest.raises(RobenchError, match="takes no argument"):
         Trainer("resnet18", tmp_path / "c", recipe="fast-at", model_args={"layers": 3})
 
