@@ -73,8 +73,9 @@ def pick_batch_size(model: nn.Module, x: torch.Tensor, device: torch.device, n_e
 
 
 def _step(model: nn.Module, x: torch.Tensor) -> None:
+    # the input gradient alone, as attacks take it: no weight gradients computed or left on the model
     x = x.clone().requires_grad_(True)
-    model(x).sum().backward()
+    torch.autograd.grad(model(x).sum(), x)
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
 
