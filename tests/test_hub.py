@@ -73,6 +73,23 @@ def test_push_then_pull_is_byte_identical_and_gives_the_golden_logits(hub, small
         assert torch.equal(from_zoo(x), small_model(x))
 
 
+def test_a_trained_zoo_checkpoint_round_trips_through_the_hub(hub, tmp_path):
+    """The packaged fast-AT resnet18_small weights (trained on CIFAR-10) pushed and pulled unchanged."""
+    from robench.zoo.checkpoint import copy_checkpoint
+    from robench.zoo.registry import get_entry
+
+    trained = copy_checkpoint(get_entry("resnet18_small").weights_dir("cifar10"), tmp_path / "resnet18_small")
+    push(trained, "robench/robench-resnet18_small-cifar10")
+    path = pull("robench/robench-resnet18_small-cifar10")
+    assert _files(path) == _files(trained)  # weights, config, golden logits and the card written by push
+    pulled = load_from_source("hf-hub:robench/robench-resnet18_small-cifar10", verify_golden=True)
+    packaged = zoo.load("resnet18_small", device="cpu")
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(pulled(x), packaged(x))
+    assert pulled.robench_checkpoint.weights_sha256 == read_config(trained)["robench"]["weights_sha256"]
+
+
 def test_revisions_and_branches(hub, checkpoint, retrained):
     first = push(checkpoint, REPO)
     second = push(retrained, REPO, commit_message="retrained")

@@ -30,15 +30,16 @@ def list_cmd(pattern: str, pretrained: bool) -> None:
         return
     table = Table(title=f"robench zoo: {len(names)} model{'s' if len(names) != 1 else ''}")
     table.add_column("model", no_wrap=True, style="bold")
-    for column in ("family", "data sets", "paper", "aliases", "pretrained"):
-        table.add_column(column, overflow="fold")
+    table.add_column("family", no_wrap=True)
+    table.add_column("data sets", min_width=13)  # wide enough for "tiny-imagenet" on one line
+    table.add_column("aliases", overflow="fold")
+    table.add_column("pretrained", no_wrap=True)
     for name in names:
         entry = get_entry(name)
         table.add_row(
             name,
             entry.family,
             ", ".join(entry.datasets),
-            entry.paper,
             ", ".join(entry.aliases),
             ", ".join(entry.pretrained_datasets) or "-",
         )
