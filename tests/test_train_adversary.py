@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from robench.errors import RobenchError
-from robench.train.adversary import Adversary, perturb, random_start, training_step
+from robench.perturb import Adversary, perturb, random_start
+from robench.train.adversary import adversary_from_recipe, training_step
 from robench.train.recipes import Recipe
 from robench.train.trainer import _TrainForward
 
@@ -84,7 +85,7 @@ def test_trades_kl_term_uses_adversarial_logits(model, batch):
     x, y = batch
     recipe = Recipe.from_preset("trades")
     torch.manual_seed(1)
-    out = training_step(model, _TrainForward(model), x, y, recipe, Adversary.from_recipe(recipe), no_autocast)
+    out = training_step(model, _TrainForward(model), x, y, recipe, adversary_from_recipe(recipe), no_autocast)
     assert out.parts["kl"].item() > 1e-4
     with torch.no_grad():
         assert torch.allclose(out.logits_clean, model(x))
@@ -101,7 +102,7 @@ def test_trades_kl_term_uses_adversarial_logits(model, batch):
 def test_pgd_at_trains_on_adversarial_examples_only(model, batch):
     x, y = batch
     recipe = Recipe.from_preset("advrush-pgd")
-    out = training_step(model, _TrainForward(model), x, y, recipe, Adversary.from_recipe(recipe), no_autocast)
+    out = training_step(model, _TrainForward(model), x, y, recipe, adversary_from_recipe(recipe), no_autocast)
     assert list(out.parts) == ["ce_adv"] and out.logits_clean is None
     assert out.loss.item() == pytest.approx(F.cross_entropy(out.logits_adv, y).item())
     with torch.no_grad():
@@ -109,10 +110,10 @@ def test_pgd_at_trains_on_adversarial_examples_only(model, batch):
 
 
 def test_fgsm_rs_is_one_step_with_uniform_start():
-    adversary = Adversary.from_recipe(Recipe.from_preset("fast-at", steps=7))
+    adversary = adversary_from_recipe(Recipe.from_preset("fast-at", steps=7))
     assert (adversary.steps, adversary.start, adversary.mode) == (1, "uniform", "train")
     assert adversary.step == pytest.approx(10 / 255) and adversary.eps == pytest.approx(8 / 255)
-    assert Adversary.from_recipe(Recipe.from_preset("darts")) is None
+    assert adversary_from_recipe(Recipe.from_preset("darts")) is None
 
 
 def test_auxiliary_loss_without_auxiliary_head_is_an_error(model, batch):

@@ -3,9 +3,13 @@ logits checked, is the architecture its entry describes, and records how it was 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from robench import zoo
+from robench.evaluate import evaluate
+from robench.evaluate.records import read_record
 from robench.train import Recipe
 from robench.zoo.checkpoint import read_config, verify_golden_logits
 from robench.zoo.registry import get_entry
@@ -55,3 +59,32 @@ def test_resnet18_small_is_resnet18_at_a_quarter_of_the_width():
     # conv weights scale with width^2 (BN with width, 1% of the total); the 10-way classifier is left out
     fc_full, fc_small = 512 * 10 + 10, 128 * 10 + 10
     assert (full - fc_full) / (small - fc_small) == pytest.approx(16, rel=0.01)
+
+
+MEASURED = Path(__file__).resolve().parents[1] / "leaderboard" / "records" / "measured" / "cifar10" / "linf-8-255"
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_evaluating_the_packaged_weights_reproduces_their_leaderboard_record(name, data_root):
+    """The measured record of each packaged checkpoint is what `robench eval` gives on these weights: the same
+    weights hash and image subset, and exactly the same clean and PGD-20 accuracies (AutoAttack, the costly rest
+    of the suite, is compared by `pytest -m slow`)."""
+    record = read_record(MEASURED / f"{name}__pgd20+autoattack.json")
+    result = evaluate(name, attacks=["pgd20"], n_examples=record["dataset"]["n_examples"],
+                      seed=record["dataset"]["seed"], batch_size=record["settings"]["batch_size"],
+                      data_dir=data_root, device="cpu")
+    assert result.record["model"]["weights_sha256"] == record["model"]["weights_sha256"]
+    assert result.record["dataset"]["subset_sha256"] == record["dataset"]["subset_sha256"]
+    assert result.clean_accuracy == record["metrics"]["clean_accuracy"]
+    assert result.per_attack["pgd20"] == record["metrics"]["per_attack"]["pgd20"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SMALL))
+def test_the_whole_recorded_suite_reproduces(name, data_root, tmp_path):
+    record = read_record(MEASURED / f"{name}__pgd20+autoattack.json")
+    result = evaluate(name, attacks=["pgd20", "autoattack"], n_examples=record["dataset"]["n_examples"],
+                      seed=record["dataset"]["seed"], batch_size=record["settings"]["batch_size"],
+                      data_dir=data_root, device="cpu")
+    assert result.record["metrics"]["per_stage"] == record["metrics"]["per_stage"]
+    assert result.robust_accuracy == record["metrics"]["robust_accuracy"]

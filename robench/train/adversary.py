@@ -1,7 +1,6 @@
-"""Training-time adversaries and the objectives they feed: standard, PGD-AT (Madry), TRADES and FGSM-RS.
+"""The training objectives: standard, PGD-AT (Madry), TRADES and FGSM-RS.
 
-Attack examples are crafted with ``torch.autograd.grad`` on the bare model, so no parameter gradient is
-touched and no DistributedDataParallel hook fires; the training forward passes go through one callable
+Attack examples come from :mod:`robench.perturb`; the training forward passes go through one callable
 (``forward_train``) that returns ``(logits, aux_logits | None)`` for each input it is given, so a data-parallel
 wrapper sees exactly one forward per optimiser step.
 """
@@ -16,66 +15,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from robench.errors import RobenchError
+from robench.perturb import Adversary, perturb
 from robench.train.recipes import Recipe
 
 # forward_train over several inputs at once: [(logits, aux_logits | None), ...], one entry per input
 TrainForward = Callable[..., Sequence[tuple[torch.Tensor, torch.Tensor | None]]]
 
 
-@dataclass(frozen=True)
-class Adversary:
-    """An l_inf training adversary: ``steps`` signed-gradient steps of ``step`` inside the ``eps`` ball, from
-    ``start``, with the model in ``mode`` while it runs. FGSM-RS is the one-step case with a uniform start."""
-
-    eps: float
-    step: float
-    steps: int
-    start: str = "uniform"
-    mode: str = "eval"
-
-    @classmethod
-    def from_recipe(cls, recipe: Recipe) -> Adversary | None:
-        if recipe.adversary == "none":
-            return None
-        steps = 1 if recipe.adversary == "fgsm-rs" else recipe.steps
-        return cls(recipe.eps_value, recipe.step_value, steps, recipe.start, recipe.attack_mode)
-
-
-def random_start(x: torch.Tensor, eps: float, start: str) -> torch.Tensor:
-    """The attack's first point, drawn from torch's global generator (so resuming restores it)."""
-    if start == "uniform":
-        return (x + torch.empty_like(x).uniform_(-eps, eps)).clamp_(0.0, 1.0)
-    if start == "normal":
-        return x + 0.001 * torch.randn_like(x)
-    return x.clone()
-
-
-def perturb(
-    model: nn.Module,
-    x: torch.Tensor,
-    adversary: Adversary,
-    loss_fn: Callable[[torch.Tensor], torch.Tensor],
-    autocast: Callable[[], object],
-) -> torch.Tensor:
-    """Projected signed-gradient ascent on ``loss_fn(model(x_adv))``; the result lies in the eps ball and [0, 1].
-
-    The loss is summed over the batch: the sign of the gradient is unchanged, and under fp16 a sum underflows
-    far less than a mean.
-    """
-    was_training = model.training
-    model.train(adversary.mode == "train")
-    try:
-        lower, upper = (x - adversary.eps).clamp(min=0.0), (x + adversary.eps).clamp(max=1.0)
-        x_adv = random_start(x, adversary.eps, adversary.start).detach()
-        for _ in range(adversary.steps):
-            x_adv.requires_grad_(True)
-            with autocast():
-                loss = loss_fn(model(x_adv))
-            (grad,) = torch.autograd.grad(loss.float(), x_adv)
-            x_adv = torch.min(torch.max(x_adv.detach() + adversary.step * grad.sign(), lower), upper)
-        return x_adv.detach()
-    finally:
-        model.train(was_training)
+def adversary_from_recipe(recipe: Recipe) -> Adversary | None:
+    """The recipe's training adversary, or None for standard training."""
+    if recipe.adversary == "none":
+        return None
+    steps = 1 if recipe.adversary == "fgsm-rs" else recipe.steps
+    return Adversary(recipe.eps_value, recipe.step_value, steps, recipe.start, recipe.attack_mode)
 
 
 @dataclass

@@ -15,10 +15,10 @@ from typing import Any, Mapping
 
 from robench.data.datasets import parse_eps
 from robench.errors import RobenchError
+from robench.perturb import START_KINDS
 
 SCHEDULES = ("constant", "step", "cosine", "cyclic")
 ADVERSARIES = ("none", "pgd", "trades", "fgsm-rs")
-STARTS = ("uniform", "normal", "zero")
 ATTACK_MODES = ("train", "eval")
 
 
@@ -163,7 +163,7 @@ class Recipe:
         def bad(what: str, hint: str) -> RobenchError:
             return RobenchError(f"recipe {self.name!r}: {what}", hint=hint)
 
-        for name, allowed in (("schedule", SCHEDULES), ("adversary", ADVERSARIES), ("start", STARTS),
+        for name, allowed in (("schedule", SCHEDULES), ("adversary", ADVERSARIES), ("start", START_KINDS),
                               ("attack_mode", ATTACK_MODES)):  # fmt: skip
             if getattr(self, name) not in allowed:
                 value = getattr(self, name)

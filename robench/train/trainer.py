@@ -29,10 +29,10 @@ from torch import nn
 
 from robench.data import Augment, TensorSplit, TrainLoader, get_dataset, load_split, select_subset, subset_hash
 from robench.errors import RobenchError
-from robench.train.adversary import Adversary, training_step
+from robench.train.adversary import adversary_from_recipe, training_step
 from robench.train.recipes import Recipe, get_recipe
 from robench.train.run_log import ProgressDisplay, RunLog
-from robench.train.state import capture_rng, load_state, restore_rng, save_state, seed_everything
+from robench.runstate import capture_rng, load_state, restore_rng, save_state, seed_everything
 
 _logger = logging.getLogger(__name__)
 
@@ -358,7 +358,7 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------------------------
 
     def _loop(self, model, loader, optimizer, scaler, position, log, max_steps) -> bool:
-        recipe, adversary = self.recipe, Adversary.from_recipe(self.recipe)
+        recipe, adversary = self.recipe, adversary_from_recipe(self.recipe)
         forward_train: nn.Module = _TrainForward(model)
         if self.world > 1:
             forward_train = nn.parallel.DistributedDataParallel(

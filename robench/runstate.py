@@ -1,4 +1,4 @@
-"""Resumable training state: everything a run needs to continue bit-for-bit, written atomically.
+"""Resumable run state (training and search): everything a run needs to continue bit-for-bit, written atomically.
 
 The state file is an internal, never-distributed artefact (the published weights go through
 ``save_checkpoint`` as safetensors). It holds only tensors and plain Python values, so it loads with
@@ -68,6 +68,6 @@ def load_state(path: str | Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or foreign file: torch raises several unrelated types
         raise RobenchError(
-            f"cannot read the training state {path} ({type(err).__name__}: {err})",
+            f"cannot read the run state {path} ({type(err).__name__}: {err})",
             hint="the file is damaged; delete it to restart the run from scratch, or use a new --out directory",
         ) from None
