@@ -55,6 +55,12 @@ class TensorSplit:
         """True for a sample of the split (e.g. 500 ImageNet validation images), not the whole of it."""
         return len(self) < self.official_size
 
+    def subset(self, indices: torch.Tensor) -> TensorSplit:
+        """The images at ``indices`` (in that order), hashed as :func:`subset_hash` so the subset is traceable."""
+        indices = _check_indices(self, indices)
+        return TensorSplit(take(self.images, indices), self.labels.index_select(0, indices), self.classes,
+                           self.dataset, self.split, self.source, subset_hash(self, indices))  # fmt: skip
+
 
 @dataclass(frozen=True)
 class PreparedSplit:

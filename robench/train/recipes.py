@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from robench.data.datasets import parse_eps
+from robench import settings
 from robench.errors import RobenchError
 from robench.perturb import START_KINDS
 
@@ -201,52 +201,15 @@ def _eps_text(value: Any, name: str) -> str:
 
 
 def field_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(Recipe)]
-
-
-_TYPES = typing.get_type_hints(Recipe)
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+    return settings.field_names(Recipe)
 
 
 def parse_field(key: str, text: str) -> Any:
     """Convert the command-line text of recipe field ``key`` to the field's type (``none`` for optional ones)."""
-    if key not in _TYPES:
-        raise RobenchError(f"unknown recipe field {key!r}", hint=f"recipe fields are: {', '.join(field_names())}")
-    kind, raw = _TYPES[key], str(text).strip()
-    args = typing.get_args(kind)
-    if type(None) in args:
-        if raw.lower() in ("none", "null", ""):
-            return None
-        kind = next(a for a in args if a is not type(None))
-    try:
-        if kind is bool:
-            if raw.lower() not in _TRUE + _FALSE:
-                raise ValueError
-            return raw.lower() in _TRUE
-        if kind is int:
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        if typing.get_origin(kind) is tuple:
-            items = raw.strip("[]() ").replace(",", " ").split()
-            return tuple(int(item) for item in items)
-        return raw
-    except ValueError:
-        raise RobenchError(
-            f"invalid value {text!r} for recipe field {key} ({getattr(kind, '__name__', kind)})",
-            hint="booleans are true/false, lists are comma-separated (decay_epochs=99,149)",
-        ) from None
+    return settings.parse_field(Recipe, key, text, "recipe")
 
 
-def parse_settings(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """``["lr=0.05", "decay_epochs=30,60"]`` -> ``{"lr": "0.05", ...}``; a malformed pair is an error."""
-    settings: dict[str, str] = {}
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq or not key.strip():
-            raise RobenchError(f"malformed --set {pair!r}", hint="write --set key=value, e.g. --set lr=0.05")
-        settings[key.strip()] = value.strip()
-    return settings
+parse_settings = settings.parse_settings
 
 
 # -- presets --------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from robench.data import Augment, TensorSplit, TrainLoader, get_dataset, load_split, select_subset, subset_hash
+from robench.data import Augment, TensorSplit, TrainLoader, get_dataset, load_split, select_subset
 from robench.errors import RobenchError
 from robench.train.adversary import adversary_from_recipe, training_step
 from robench.train.recipes import Recipe, get_recipe
@@ -177,9 +177,7 @@ def training_subset(split: TensorSplit, n_train: int | None) -> TensorSplit:
     """The first ``n_train`` images of the split under robench's seed-0 hash order (all of it for None)."""
     if n_train is None:
         return split
-    idx = select_subset(len(split), n_train, seed=0)
-    return TensorSplit(split.images.index_select(0, idx), split.labels.index_select(0, idx), split.classes,
-                       split.dataset, split.split, split.source, subset_hash(split, idx))  # fmt: skip
+    return split.subset(select_subset(len(split), n_train, seed=0))
 
 
 class Trainer:

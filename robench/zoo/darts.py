@@ -154,8 +154,17 @@ class CellNetwork(nn.Module):
 
 
 @dataclass(frozen=True)
+class CellRole:
+    """One cell of a network: which genotype cell it uses, whether it reduces, its width as a multiple of C."""
+
+    kind: str
+    reduction: bool
+    width: int
+
+
+@dataclass(frozen=True)
 class CellSpec:
-    """One cell of a network: its genotype cell, whether it reduces, its width as a multiple of C."""
+    """A cell role with its genotype cell filled in."""
 
     kind: str
     edges: tuple[Edge, ...]
@@ -164,27 +173,35 @@ class CellSpec:
     width: int
 
 
-def cell_layout(genotype: DartsGenotype | ArnasGenotype, layers: int) -> list[CellSpec]:
+def cell_roles(layers: int, three_cell: bool = False) -> list[CellRole]:
     """Cells of an L-cell network: reductions at L//3 and 2L//3.
 
-    DARTS doubles the width at both reductions (C : 2C : 4C). ARNAS uses its ``accurate`` cell before the
-    second reduction and its ``robust`` cell after it, and its second reduction keeps the width (C : 2C : 2C).
+    DARTS doubles the width at both reductions (C : 2C : 4C). ARNAS (``three_cell``) uses its ``accurate`` cell
+    before the second reduction and its ``robust`` cell after it, and its second reduction keeps the width
+    (C : 2C : 2C). Evaluation networks and search supernets share this layout.
     """
     first, second = layers // 3, 2 * layers // 3
-    arnas = isinstance(genotype, ArnasGenotype)
-    specs, width = [], 1
+    roles, width = [], 1
     for i in range(layers):
         reduction = i in (first, second)
         if reduction:
             kind = "reduce"
-            if not arnas or (i == first and i != second):
+            if not three_cell or (i == first and i != second):
                 width *= 2
-        elif arnas:
+        elif three_cell:
             kind = "accurate" if i < second else "robust"
         else:
             kind = "normal"
-        edges, concat = genotype.cell(kind)
-        specs.append(CellSpec(kind, edges, concat, reduction, width))
+        roles.append(CellRole(kind, reduction, width))
+    return roles
+
+
+def cell_layout(genotype: DartsGenotype | ArnasGenotype, layers: int) -> list[CellSpec]:
+    """:func:`cell_roles` for ``genotype``'s kind, each role with its genotype cell."""
+    specs = []
+    for role in cell_roles(layers, three_cell=isinstance(genotype, ArnasGenotype)):
+        edges, concat = genotype.cell(role.kind)
+        specs.append(CellSpec(role.kind, edges, concat, role.reduction, role.width))
     return specs
 
 
