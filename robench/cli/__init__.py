@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("robench.cli.evaluate", "eval_cmd", "Evaluate a model's clean and robust accuracy under attack."),
     "transfer": ("robench.cli.evaluate", "transfer_cmd", "Black-box transfer matrix between source and target models."),
     "train": ("robench.cli.train", "train_cmd", "Train a zoo architecture into a checkpoint (resumable)."),
+    "search": ("robench.cli.search", "search_cmd", "Search a robust architecture: AdvRush, ARNAS, RobNet, random (resumable)."),
     "hub": ("robench.cli.hub", "hub", "Push, pull and list checkpoints on the Hugging Face Hub."),
     "leaderboard": ("robench.cli.leaderboard", "leaderboard", "Build, check and extend the leaderboard."),
 }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from robench.cli.options import data_dir_option, dataset_option, device_option
+from robench.cli.options import data_dir_option, dataset_option, device_option, progress_bar
 from robench.errors import RobenchError
 
 
@@ -29,22 +29,6 @@ def _default_out(model: str, dataset: str, attacks, n_examples, seed, eps) -> Pa
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", "__".join(
         [model, dataset, "+".join(attacks), f"n{n_examples or 'all'}", f"s{seed}", f"eps{eps or 'default'}"]))
     return Path("runs") / "eval" / slug
-
-
-def _progress(quiet: bool):
-    """A rich progress bar per stage, returned with the callback the runner reports to."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   transient=False, disable=quiet)
-    tasks: dict[str, int] = {}
-
-    def report(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=max(total, 1))
-        bar.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
-
-    return bar, report
 
 
 @click.command("eval")
@@ -90,7 +74,7 @@ def eval_cmd(ctx, model, dataset, attacks, threat_model, eps, n_examples, batch_
     source, checkpoint = _model_source(model, arch)
     loaded = zoo.load(source, dataset=dataset, checkpoint=checkpoint, device=device) if checkpoint else source
     out_dir = Path(out) if out else _default_out(model, dataset, attacks, n_examples, seed, eps)
-    bar, report = _progress(quiet)
+    bar, report = progress_bar(quiet)
     with bar:
         result = evaluate(loaded, dataset=dataset, attacks=attacks, n_examples=n_examples, batch_size=batch_size,
                           data_dir=data_dir, seed=seed, threat_model=threat_model, eps=eps, device=device,

@@ -22,3 +22,20 @@ dataset_option = click.option(
     show_default=True,
     help="cifar10, cifar100, svhn, tiny-imagenet or imagenet.",
 )
+
+
+def progress_bar(quiet: bool):
+    """A rich progress bar per stage or phase, returned with the ``(name, done, total)`` callback that the
+    evaluator and the searches report to."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   transient=False, disable=quiet)
+    tasks: dict[str, int] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=max(total, 1))
+        bar.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
+
+    return bar, report

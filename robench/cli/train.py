@@ -19,6 +19,9 @@ RECIPES = "darts, pdarts, robnet-pgd, advrush-pgd, arnas-pgd, trades, fast-at"
 @click.option("--width", type=click.IntRange(min=1), default=None,
               help="Network width: C for cell-based networks, the base width for baselines.")
 @click.option("--layers", type=click.IntRange(min=1), default=None, help="Number of cells (cell-based networks).")
+@click.option("--genotype", default=None, metavar="GENOTYPE|RESULT.json",
+              help="The architecture: a genotype string, or the result.json of `robench search` "
+                   "(default: the entry's published genotype).")
 @click.option("--n-train", type=click.IntRange(min=1), default=None,
               help="Train on a fixed subset of this many training images (default: the whole split).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
@@ -31,8 +34,8 @@ RECIPES = "darts, pdarts, robnet-pgd, advrush-pgd, arnas-pgd, trades, fast-at"
 @click.option("--log-every", type=click.IntRange(min=1), default=50, show_default=True,
               help="Write a JSON log record every N steps.")
 @click.pass_context
-def train_cmd(ctx: click.Context, name, dataset, recipe, epochs, settings, width, layers, n_train, out, device,
-              data_dir, seed, save_every, log_every) -> None:  # fmt: skip
+def train_cmd(ctx: click.Context, name, dataset, recipe, epochs, settings, width, layers, genotype, n_train, out,
+              device, data_dir, seed, save_every, log_every) -> None:  # fmt: skip
     """Train zoo architecture NAME with a recipe and write a verified checkpoint.
 
     \b
@@ -40,6 +43,7 @@ def train_cmd(ctx: click.Context, name, dataset, recipe, epochs, settings, width
       robench train advrush --recipe advrush-pgd --out runs/advrush
       robench train resnet18_small --recipe fast-at --width 32 --epochs 10 --out runs/r18
       robench train darts_v2 --recipe darts --set batch_size=64 --n-train 5000 --out runs/darts
+      robench train advrush --genotype runs/search/result.json --recipe advrush-pgd --out runs/found
     """
     from robench.train import Recipe, architecture_args, parse_settings, train
 
@@ -54,7 +58,7 @@ def train_cmd(ctx: click.Context, name, dataset, recipe, epochs, settings, width
         out,
         dataset=dataset,
         recipe=overrides,
-        model_args=architecture_args(name, width=width, layers=layers),
+        model_args=architecture_args(name, width=width, layers=layers, genotype=genotype),
         n_train=n_train,
         device=device,
         data_dir=data_dir,

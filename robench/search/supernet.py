@@ -93,6 +93,10 @@ class CellSupernet(nn.Module):
         C_stem = stem_multiplier * C
         self.stem = nn.Sequential(nn.Conv2d(3, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
         self.roles = cell_roles(layers, three_cell=space == "arnas")
+        unused = sorted(set(self.cell_kinds) - {role.kind for role in self.roles})
+        if unused:
+            raise RobenchError(f"a {space} supernet of {layers} cells has no {' or '.join(unused)} cell",
+                               hint="use more cells (the ARNAS space needs at least 4)")  # fmt: skip
         self.cells = nn.ModuleList()
         C_prev_prev, C_prev, reduction_prev = C_stem, C_stem, False
         for role in self.roles:

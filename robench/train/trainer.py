@@ -156,12 +156,21 @@ def parameter_groups(model: nn.Module, weight_decay: float, no_wd_on_bn_bias: bo
     ]
 
 
-def architecture_args(model: str, width: int | None = None, layers: int | None = None) -> dict[str, int]:
+def architecture_args(model: str, width: int | None = None, layers: int | None = None,
+                      genotype: str | None = None) -> dict[str, int | str]:  # fmt: skip
     """Builder arguments for a generic width and depth: ``C`` for cell-based networks, ``width`` for
-    baselines, ``layers`` where the architecture has a cell count."""
+    baselines, ``layers`` where the architecture has a cell count; and ``genotype`` (a canonical string or a
+    search's result.json) for the architectures a search produces."""
     from robench.zoo.registry import get_entry
 
     entry, args = get_entry(model), {}
+    if genotype is not None:
+        from robench.search.run import read_genotype
+
+        if "genotype" not in entry.parameters:
+            raise RobenchError(f"{entry.name} has no genotype to set", hint="searched genotypes go to cell-based "
+                               "entries such as advrush, arnas, robnet_free or random_ensemble")  # fmt: skip
+        args["genotype"] = read_genotype(genotype).to_str()
     for value, names, what in ((width, ("C", "width"), "width"), (layers, ("layers",), "layers")):
         if value is None:
             continue

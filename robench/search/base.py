@@ -1,0 +1,63 @@
+"""What every search shares: its configuration, data set, device, run directory and training split.
+
+A search is a class with a ``method`` name, a frozen-dataclass ``config_type`` holding every setting (the
+released code's values as defaults), and :meth:`Search.run`, which returns a
+:class:`~robench.search.run.SearchResult` and, run again on the same directory, resumes or returns it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import torch
+
+from robench.data import TensorSplit, get_dataset, load_split, select_subset
+from robench.errors import RobenchError
+from robench.evaluate.provenance import resolve_device
+from robench.search.run import SearchResult, SearchRun, config_dict
+
+ProgressFn = Callable[[str, int, int], None]  # (phase, done, total), as robench.evaluate reports
+STATE_FORMAT = 1
+
+
+class Search:
+    method: ClassVar[str]
+    config_type: ClassVar[type]
+    zoo_entry: str  # the zoo entry whose ``genotype`` argument takes this search's result
+
+    def __init__(self, config: Any = None, dataset: str = "cifar10", out: str | Path = "runs/search",
+                 data_dir: str | Path | None = None, device: str | torch.device | None = None,
+                 n_train: int | None = None, progress: ProgressFn | None = None):  # fmt: skip
+        self.config = self.config_type() if config is None else config
+        if not isinstance(self.config, self.config_type):
+            raise RobenchError(f"{self.method} takes a {self.config_type.__name__}, not {type(self.config).__name__}",
+                               hint=f"build it with robench.search.{self.config_type.__name__}(...)")  # fmt: skip
+        self.spec = get_dataset(dataset)
+        self.data_dir, self.n_train, self.progress = data_dir, n_train, progress
+        self.device = resolve_device(device)
+        self.run_dir = SearchRun(out, {"method": self.method, "dataset": self.spec.name, "n_train": n_train,
+                                       "config": config_dict(self.config), "zoo_entry": self.zoo_entry})  # fmt: skip
+
+    def run(self) -> SearchResult:
+        raise NotImplementedError
+
+    def report(self, phase: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(phase, done, total)
+
+    def training_split(self) -> TensorSplit:
+        """The data set's training split, or its seed-0 subset of ``n_train`` images."""
+        split = load_split(self.spec.name, "train", self.data_dir)
+        if self.n_train is not None:
+            split = split.subset(select_subset(len(split), self.n_train, seed=0))
+        return split
+
+    def load_state(self) -> dict[str, Any] | None:
+        """The resumable state this directory holds, if any (checked to be of this robench's format)."""
+        state = self.run_dir.load_state()
+        if state is not None and state.get("format") != STATE_FORMAT:
+            raise RobenchError(f"{self.run_dir.directory} holds a search state of another format",
+                               hint="use a new --out directory")  # fmt: skip
+        return state
+

@@ -1,0 +1,260 @@
+"""RobNet's search (Guo et al., CVPR 2020): one-shot adversarial training of a supernet with path dropout, then
+sampled architectures ranked by their PGD accuracy after a short adversarial fine-tuning.
+
+1. The supernet (:class:`RobNetSupernet`) is trained with PGD-7 adversarial training; every step runs a freshly
+   sampled sub-architecture (each edge op kept with probability ``keep_prob``).
+2. ``candidates`` architectures are sampled. With ``fsp_keep < 1`` the FSP filter of the cell-free search keeps
+   only that fraction with the smallest FSP distance between clean and adversarial inputs in the deep cells
+   (those after the second reduction), measured with the supernet's weights.
+3. Each kept candidate is fine-tuned for ``finetune_epochs`` epochs of PGD-7 adversarial training from the
+   supernet's weights (the masked supernet, as the authors did), then attacked with ``eval_attack`` on held-out
+   training images; the best PGD accuracy wins (ties: clean accuracy).
+
+No code of this search was released; the paper and the authors' answers fix the procedure, not the budgets
+(supernet epochs, learning rates, path-dropout rate, FSP threshold), so those are fields of the configuration.
+Every phase is resumable: the supernet per epoch, the candidates one by one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from robench.data import Augment, TensorSplit, TrainLoader, get_dataset, iter_batches, parse_eps, select_subset
+from robench.data.loader import derive_seed
+from robench.errors import RobenchError
+from robench.evaluate.attacks import build_stages, resolve_attack
+from robench.perturb import Adversary, perturb
+from robench.runstate import capture_rng, restore_rng, seed_everything
+from robench.search.base import STATE_FORMAT, Search
+from robench.search.run import SearchResult
+from robench.search.robnet_space import RobNetSupernet, fsp_distance
+from robench.zoo.genotypes import RobNetGenotype
+
+CANDIDATES_FILE = "candidates.jsonl"
+
+
+@dataclass(frozen=True)
+class RobNetSearchConfig:
+    """The search's budget and settings. The adversary is RobNet's training PGD: 7 steps of 2/255 in an 8/255
+    ball from a uniform start, the model in train mode."""
+
+    cell_free: bool = False
+    C: int = 16
+    layers: int = 8
+    batch_size: int = 128
+    supernet_epochs: int = 10
+    lr: float = 0.1
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    keep_prob: float = 0.5
+    eps: str = "8/255"
+    step_size: str = "2/255"
+    steps: int = 7
+    candidates: int = 1000
+    fsp_keep: float = 1.0
+    finetune_epochs: int = 3
+    finetune_lr: float = 0.01
+    n_val: int = 1000
+    eval_attack: str = "pgd20"
+    crop_padding: int = 4
+    flip: bool = True
+    seed: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0 < self.keep_prob <= 1 or not 0 < self.fsp_keep <= 1:
+            raise RobenchError("keep_prob and fsp_keep must be in (0, 1]", hint="e.g. keep_prob=0.5 fsp_keep=0.5")
+        if min(self.candidates, self.supernet_epochs, self.n_val, self.batch_size) < 1 or self.finetune_epochs < 0:
+            raise RobenchError("candidates, supernet_epochs, n_val and batch_size must be positive",
+                               hint="e.g. candidates=20 supernet_epochs=1")  # fmt: skip
+
+    @property
+    def adversary(self) -> Adversary:
+        return Adversary(parse_eps(self.eps), parse_eps(self.step_size), self.steps, "uniform", "train")
+
+
+class RobNetSearch(Search):
+    """The RobNet search; its genotype builds ``robnet_free`` (cell-free) or ``robnet_large`` (one shared cell)."""
+
+    method = "robnet"
+    config_type = RobNetSearchConfig
+
+    @property
+    def zoo_entry(self) -> str:
+        return "robnet_free" if self.config.cell_free else "robnet_large"
+
+    def run(self) -> SearchResult:
+        self.run_dir.claim()  # a different request on this directory is refused, finished or not
+        done = self.run_dir.finished()
+        if done is not None:
+            return done
+        cfg = self.config
+        train, val = self._splits()
+        seed_everything(cfg.seed)
+        supernet = RobNetSupernet(cfg.C, self.spec.num_classes, cfg.layers, cfg.cell_free).to(self.device)
+        started = time.perf_counter() - self._train_supernet(supernet, train)
+        candidates = self._sample_candidates(supernet)
+        scored = self._score(supernet, candidates, train, val)
+        best = max(scored, key=lambda c: (c["robust_accuracy"], c["clean_accuracy"]))
+        details = {"best": best, "candidates": scored, "supernet_history": self.run_dir.read_log()}
+        return self.run_dir.finish(RobNetGenotype.from_str(best["genotype"]), details, time.perf_counter() - started)
+
+    # -- phases --------------------------------------------------------------------------------------------------
+
+    def _train_supernet(self, supernet: RobNetSupernet, train: TensorSplit) -> float:
+        """Path-dropout PGD training of the supernet, resumable per epoch; returns the seconds spent so far."""
+        cfg = self.config
+        optimizer = torch.optim.SGD(supernet.parameters(), cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        loader = self._loader(train, "supernet")
+        epoch, seconds = 0, 0.0
+        state = self.load_state()
+        if state is not None:
+            supernet.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            restore_rng(state["rng"])
+            epoch, seconds = state["epoch"], state["seconds"]
+        self.run_dir.truncate_log(epoch)
+        started = time.perf_counter() - seconds
+        while epoch < cfg.supernet_epochs:
+            lr = cfg.lr_min + (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.supernet_epochs)) / 2
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            rng = random.Random(derive_seed(cfg.seed, epoch, "paths"))
+
+            def sample_path() -> None:
+                supernet.set_architecture(supernet.sample_architecture(rng, cfg.keep_prob))
+
+            loader.set_epoch(epoch)
+            loss, acc = _adversarial_epoch(supernet, loader, optimizer, cfg.adversary, before_step=sample_path)
+            self.run_dir.log({"epoch": epoch, "lr": lr, "train_loss": loss, "train_acc_adv": acc})
+            self.report("supernet", epoch + 1, cfg.supernet_epochs)
+            epoch += 1
+            self.run_dir.save_state({"format": STATE_FORMAT, "model": supernet.state_dict(),
+                                     "optimizer": optimizer.state_dict(), "rng": capture_rng(), "epoch": epoch,
+                                     "seconds": time.perf_counter() - started})  # fmt: skip
+        return time.perf_counter() - started
+
+    def _sample_candidates(self, supernet: RobNetSupernet) -> list[RobNetGenotype]:
+        rng = random.Random(derive_seed(self.config.seed, "candidates"))
+        found: dict[str, RobNetGenotype] = {}
+        tries = 0
+        while len(found) < self.config.candidates and tries < 100 * self.config.candidates:
+            genotype = supernet.sample_architecture(rng, self.config.keep_prob)
+            found.setdefault(genotype.to_str(), genotype)
+            tries += 1
+        return list(found.values())
+
+    def _score(self, supernet, candidates, train, val) -> list[dict]:
+        """FSP filter, then fine-tune and attack each kept candidate; finished candidates are read back."""
+        cfg = self.config
+        path = self.run_dir.directory / CANDIDATES_FILE
+        done = {c["genotype"]: c for c in map(json.loads, path.read_text().splitlines())} if path.is_file() else {}
+        fsp: dict[str, float] = {}
+        kept = candidates
+        if cfg.fsp_keep < 1:
+            for genotype in candidates:
+                key = genotype.to_str()
+                fsp[key] = done[key]["fsp"] if key in done else self._fsp(supernet, genotype, val)
+            kept = sorted(candidates, key=lambda g: fsp[g.to_str()])[: max(1, round(cfg.fsp_keep * len(candidates)))]
+        scored = []
+        for n, genotype in enumerate(kept):
+            key = genotype.to_str()
+            if key not in done:
+                done[key] = self._finetune_and_attack(supernet, genotype, train, val, n)
+                done[key]["fsp"] = fsp.get(key)
+                with open(path, "a") as f:
+                    f.write(json.dumps(done[key], sort_keys=True) + "\n")
+            scored.append(done[key])
+            self.report("candidates", n + 1, len(kept))
+        return scored
+
+    def _fsp(self, supernet: RobNetSupernet, genotype: RobNetGenotype, val: TensorSplit) -> float:
+        supernet.set_architecture(genotype)
+        supernet.eval()
+        deep = list(range(2 * self.config.layers // 3 + 1, self.config.layers))
+        x, y, _ = next(iter_batches(val, torch.arange(min(len(val), self.config.batch_size)), len(val), self.device))
+        torch.manual_seed(derive_seed(self.config.seed, "fsp") % 2**63)
+        # in eval mode: measuring a candidate must not move the supernet's batch-norm statistics
+        x_adv = perturb(supernet, x, replace(self.config.adversary, mode="eval"), _summed_ce(y), contextlib.nullcontext)
+        return fsp_distance(supernet, x, x_adv, deep or [self.config.layers - 1])
+
+    def _finetune_and_attack(self, supernet, genotype, train, val, n: int) -> dict:
+        cfg = self.config
+        model = copy.deepcopy(supernet)
+        model.set_architecture(genotype)
+        torch.manual_seed(derive_seed(cfg.seed, "finetune", genotype.arch_id) % 2**63)
+        optimizer = torch.optim.SGD(model.parameters(), cfg.finetune_lr, momentum=cfg.momentum,
+                                    weight_decay=cfg.weight_decay)  # fmt: skip
+        loader = self._loader(train, f"finetune-{genotype.arch_id}")
+        for epoch in range(cfg.finetune_epochs):
+            loader.set_epoch(epoch)
+            _adversarial_epoch(model, loader, optimizer, cfg.adversary)
+        clean, robust = _attack_accuracy(model.subnet().eval(), val, cfg, self.device)
+        return {"genotype": genotype.to_str(), "arch_id": genotype.arch_id, "density": genotype.density,
+                "clean_accuracy": clean, "robust_accuracy": robust, "index": n}  # fmt: skip
+
+    # -- data ------------------------------------------------------------------------------------------------------
+
+    def _splits(self) -> tuple[TensorSplit, TensorSplit]:
+        split = self.training_split()
+        if self.config.n_val >= len(split):
+            raise RobenchError(f"n_val={self.config.n_val} leaves no training images of {len(split)}",
+                               hint="lower n_val or use more training images")  # fmt: skip
+        val = select_subset(len(split), self.config.n_val, seed=self.config.seed)
+        mask = torch.ones(len(split), dtype=torch.bool)
+        mask[val] = False
+        return split.subset(mask.nonzero().flatten()), split.subset(val)
+
+    def _loader(self, split: TensorSplit, purpose: str) -> TrainLoader:
+        cfg = self.config
+        return TrainLoader(split, min(cfg.batch_size, len(split)), self.device, Augment(cfg.crop_padding, cfg.flip, 0),
+                           derive_seed(cfg.seed, purpose))  # fmt: skip
+
+
+def _summed_ce(y: torch.Tensor):
+    return lambda logits: F.cross_entropy(logits, y, reduction="sum")
+
+
+def _adversarial_epoch(model, loader, optimizer, adversary: Adversary, before_step=None) -> tuple[float, float]:
+    """One epoch of PGD adversarial training (cross-entropy on the adversarial examples only)."""
+    model.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for x, y in loader:
+        if before_step is not None:
+            before_step()
+        x_adv = perturb(model, x, adversary, _summed_ce(y), contextlib.nullcontext)
+        logits = model(x_adv)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+    return loss_sum / seen, correct / seen
+
+
+def _attack_accuracy(model, split: TensorSplit, cfg: RobNetSearchConfig, device) -> tuple[float, float]:
+    """Clean and ``cfg.eval_attack`` accuracy on ``split`` (an attack preset of ``robench.evaluate``)."""
+    spec = get_dataset(split.dataset)
+    attack = resolve_attack(cfg.eval_attack, spec.threat_model())
+    (stage,) = build_stages(attack, model, spec.num_classes, cfg.seed, device)
+    clean = robust = 0
+    for x, y, _ in iter_batches(split, torch.arange(len(split)), cfg.batch_size, device):
+        with torch.no_grad():
+            correct = model(x).argmax(1) == y
+        torch.manual_seed(cfg.seed)
+        x_adv = stage.run(x[correct], y[correct]) if correct.any() else x[correct]
+        with torch.no_grad():
+            robust += int((model(x_adv).argmax(1) == y[correct]).sum()) if correct.any() else 0
+        clean += int(correct.sum())
+    return clean / len(split), robust / len(split)

@@ -1,0 +1,139 @@
+"""RobNet's one-shot search space (Guo et al., CVPR 2020): a RobNet whose every edge holds both a 3x3 sep conv
+and the identity, running whichever sub-architecture is set.
+
+An architecture is a :class:`RobNetGenotype` (two bits per edge: identity, sep conv): one cell for all layers
+(cell-based search) or one per layer (cell-free). The supernet's edges have the key layout of RobNet's ``11``
+edges, so :meth:`RobNetSupernet.subnet` hands any sampled architecture to the zoo's :class:`RobNet` with the
+supernet's weights for it, and the subnet computes exactly what the supernet computes with that architecture.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robench.errors import RobenchError
+from robench.zoo.genotypes import ROBNET_EDGES, RobNetGenotype
+from robench.zoo.layers import Stats
+from robench.zoo.operations import ResSepConv
+from robench.zoo.robnet import RobNet
+
+FULL = "11"
+_EDGE_KEY = re.compile(r"^(cells\.(\d+)\._ops\.(\d+)\.op)\.(conv|res)\.(.+)$")
+
+
+class SupernetEdge(nn.Module):
+    """One supernet edge: sep conv + identity (RobNet's ``11`` op), of which ``code`` says which to run."""
+
+    def __init__(self, op: ResSepConv, stride: int):
+        super().__init__()
+        self.op = op
+        self.stride = stride
+        self.code = FULL
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.code == "11":
+            return self.op(x)
+        if self.code == "01":
+            return self.op.conv(x)
+        if self.code == "10":
+            return self.op.res(x)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+    def extra_repr(self) -> str:
+        return f"code={self.code!r}"
+
+
+class RobNetSupernet(RobNet):
+    """All-``11`` RobNet cells with switchable edges; ``cell_free`` gives every layer its own architecture."""
+
+    def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, cell_free: bool = False,
+                 mean: Stats = None, std: Stats = None):  # fmt: skip
+        full = RobNetGenotype(((FULL,) * len(ROBNET_EDGES),) * (layers if cell_free else 1))
+        super().__init__(full, C, num_classes, layers, "cifar", mean, std)
+        self.C, self.layers, self.cell_free = C, layers, cell_free
+        for cell in self.cells:
+            for k, edge in enumerate(cell._ops):
+                cell._ops[k] = SupernetEdge(edge.op, 2 if cell.reduction and ROBNET_EDGES[k][1] < 2 else 1)
+        self.architecture = full
+
+    def set_architecture(self, genotype: RobNetGenotype) -> None:
+        if len(genotype.cells) != (self.layers if self.cell_free else 1):
+            want = f"{self.layers} cells (cell-free)" if self.cell_free else "one shared cell"
+            raise RobenchError(f"an architecture of {len(genotype.cells)} cells does not fit this supernet",
+                               hint=f"this supernet takes {want}")  # fmt: skip
+        for i, cell in enumerate(self.cells):
+            for edge, code in zip(cell._ops, genotype.cell(i)):
+                edge.code = code
+        self.architecture = genotype
+
+    def sample_architecture(self, rng: random.Random, keep: float = 0.5) -> RobNetGenotype:
+        """Each (edge, op) slot kept with probability ``keep`` (path dropout; 0.5: uniform over architectures)."""
+        cells = self.layers if self.cell_free else 1
+
+        def code() -> str:
+            return f"{int(rng.random() < keep)}{int(rng.random() < keep)}"
+
+        return RobNetGenotype(tuple(tuple(code() for _ in ROBNET_EDGES) for _ in range(cells)))
+
+    def subnet(self, genotype: RobNetGenotype | None = None) -> RobNet:
+        """The zoo RobNet of ``genotype`` (default: the current architecture) holding the supernet's weights."""
+        genotype = genotype or self.architecture
+        if len(genotype.cells) != (self.layers if self.cell_free else 1):
+            raise RobenchError("the architecture does not fit this supernet", hint="sample it from this supernet")
+        network = RobNet(genotype, self.C, self.num_classes, self.layers, "cifar",
+                         *self._normalization())  # fmt: skip
+        state = {}
+        for key, value in self.state_dict().items():
+            match = _EDGE_KEY.match(key)
+            if match is None:
+                state[key] = value
+                continue
+            prefix, cell, edge, part, rest = match.groups()
+            code = genotype.cell(int(cell))[int(edge)]
+            if code == "11":
+                state[key] = value
+            elif (code, part) in (("01", "conv"), ("10", "res")):
+                state[f"{prefix}.{rest}"] = value
+        network.load_state_dict(state, strict=True)
+        return network.to(next(self.parameters()).device).train(self.training)
+
+    def _normalization(self) -> tuple[list[float] | None, list[float] | None]:
+        if not self.normalize.enabled:
+            return None, None
+        return self.normalize.mean.flatten().tolist(), self.normalize.std.flatten().tolist()
+
+
+# ---- FSP distance ---------------------------------------------------------------------------------------------
+
+
+def fsp_matrix(f_in: torch.Tensor, f_out: torch.Tensor) -> torch.Tensor:
+    """Yim et al.'s flow matrix ``G = (1 / hw) sum_{s,t} F_in[s,t,:] (x) F_out[s,t,:]`` per sample ([B, m, n]);
+    the input of a reduction cell is average-pooled to the output's resolution first."""
+    if f_in.shape[-2:] != f_out.shape[-2:]:
+        f_in = F.adaptive_avg_pool2d(f_in, f_out.shape[-2:])
+    h, w = f_out.shape[-2:]
+    return torch.einsum("bmhw,bnhw->bmn", f_in, f_out) / (h * w)
+
+
+@torch.no_grad()
+def fsp_distance(model: RobNet, x: torch.Tensor, x_adv: torch.Tensor, cells: Sequence[int]) -> float:
+    """RobNet's FSP filter statistic: the mean over ``cells`` and over the batch of ``||G_l(x) - G_l(x_adv)||^2``,
+    with ``G_l`` the flow matrix between cell ``l``'s input (the previous cell's output) and its output."""
+    captured: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    hooks = [model.cells[i].register_forward_hook(lambda m, inputs, out, i=i: captured.__setitem__(i, (inputs[1], out)))
+             for i in cells]  # fmt: skip
+    try:
+        model(x)
+        clean = {i: fsp_matrix(*captured[i]) for i in cells}
+        model(x_adv)
+        distances = [(clean[i] - fsp_matrix(*captured[i])).pow(2).sum(dim=(1, 2)).mean() for i in cells]
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return float(torch.stack(distances).mean())
