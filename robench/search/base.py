@@ -1,8 +1,9 @@
 """What every search shares: its configuration, data set, device, run directory and training split.
 
 A search is a class with a ``method`` name, a frozen-dataclass ``config_type`` holding every setting (the
-released code's values as defaults), and :meth:`Search.run`, which returns a
-:class:`~robench.search.run.SearchResult` and, run again on the same directory, resumes or returns it.
+released code's values as defaults), and :meth:`Search._search`. :meth:`Search.run` returns its
+:class:`~robench.search.run.SearchResult` and, run again on the same directory, resumes the search or returns
+the finished result.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ class Search:
                                        "config": config_dict(self.config), "zoo_entry": self.zoo_entry})  # fmt: skip
 
     def run(self) -> SearchResult:
+        """Search, resume an interrupted search, or read back a finished one from the run directory."""
+        self.run_dir.claim()  # a different request on this directory is refused, finished or not
+        done = self.run_dir.finished()
+        return done if done is not None else self._search()
+
+    def _search(self) -> SearchResult:
+        """The method itself, from wherever the run directory's state says it stopped."""
         raise NotImplementedError
 
     def report(self, phase: str, done: int, total: int) -> None:

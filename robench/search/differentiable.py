@@ -162,11 +162,7 @@ class DifferentiableSearch(Search):
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
-    def run(self) -> SearchResult:
-        self.run_dir.claim()  # a different request on this directory is refused, finished or not
-        done = self.run_dir.finished()
-        if done is not None:
-            return done
+    def _search(self) -> SearchResult:
         cfg = self.config
         weight_split, arch_split = self._splits()
         seed_everything(cfg.seed)

@@ -29,11 +29,7 @@ class RandomEnsembleSearch(Search):
     config_type = RandomEnsembleConfig
     zoo_entry = "random_ensemble"
 
-    def run(self) -> SearchResult:
-        self.run_dir.claim()  # a different request on this directory is refused, finished or not
-        done = self.run_dir.finished()
-        if done is not None:
-            return done
+    def _search(self) -> SearchResult:
         started = time.perf_counter()
         genotype = random_ensemble_genotype(self.config.seed, self.config.cells)
         return self.run_dir.finish(genotype, {"cells": list(self.config.cells)}, time.perf_counter() - started)

@@ -92,11 +92,7 @@ class RobNetSearch(Search):
     def zoo_entry(self) -> str:
         return "robnet_free" if self.config.cell_free else "robnet_large"
 
-    def run(self) -> SearchResult:
-        self.run_dir.claim()  # a different request on this directory is refused, finished or not
-        done = self.run_dir.finished()
-        if done is not None:
-            return done
+    def _search(self) -> SearchResult:
         cfg = self.config
         train, val = self._splits()
         seed_everything(cfg.seed)

@@ -20,7 +20,7 @@ from robench.errors import RobenchError
 from robench.zoo.darts import cell_roles
 from robench.zoo.genotypes import ARNAS_PRIMITIVES, PRIMITIVES, STEPS, ArnasGenotype, DartsGenotype, Edge
 from robench.zoo.layers import Normalize, Stats
-from robench.zoo.operations import OPS, FactorizedReduce, ReLUConvBN
+from robench.zoo.operations import OPS, cell_preprocess
 
 SPACES = {
     # space -> (genotype type, operations on an edge)
@@ -54,11 +54,7 @@ class SearchCell(nn.Module):
                  primitives: Sequence[str]):  # fmt: skip
         super().__init__()
         self.reduction = reduction
-        if reduction_prev:
-            self.preprocess0 = FactorizedReduce(C_prev_prev, C, affine=False)
-        else:
-            self.preprocess0 = ReLUConvBN(C_prev_prev, C, affine=False)
-        self.preprocess1 = ReLUConvBN(C_prev, C, affine=False)
+        self.preprocess0, self.preprocess1 = cell_preprocess(C_prev_prev, C_prev, C, reduction_prev, affine=False)
         self.multiplier = STEPS
         self._ops = nn.ModuleList(
             MixedOp(C, 2 if reduction and src < 2 else 1, primitives) for node in range(STEPS) for src in range(node + 2)

@@ -28,7 +28,7 @@ from robench.zoo.genotypes import (
     as_genotype,
 )
 from robench.zoo.layers import Normalize, Stats
-from robench.zoo.operations import OPS, FactorizedReduce, ReLUConvBN, drop_path
+from robench.zoo.operations import OPS, cell_preprocess, drop_path
 from robench.zoo.registry import NORMALIZE_DATASET, register_model
 
 
@@ -47,11 +47,7 @@ class Cell(nn.Module):
     ):
         super().__init__()
         self.reduction = reduction
-        if reduction_prev:
-            self.preprocess0 = FactorizedReduce(C_prev_prev, C)
-        else:
-            self.preprocess0 = ReLUConvBN(C_prev_prev, C)
-        self.preprocess1 = ReLUConvBN(C_prev, C)
+        self.preprocess0, self.preprocess1 = cell_preprocess(C_prev_prev, C_prev, C, reduction_prev)
         self._steps = len(edges) // 2
         self._indices = tuple(index for _, index in edges)
         self._concat = tuple(concat)

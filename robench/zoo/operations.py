@@ -131,6 +131,17 @@ class FactorizedReduce(nn.Module):
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
 
 
+def cell_preprocess(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool,
+                    affine: bool = True) -> tuple[nn.Module, nn.Module]:  # fmt: skip
+    """A cell's ``preprocess0`` / ``preprocess1``: both inputs to C channels, the older one also halved in
+    resolution (a factorized reduce) when the previous cell was a reduction."""
+    if reduction_prev:
+        preprocess0: nn.Module = FactorizedReduce(C_prev_prev, C, affine=affine)
+    else:
+        preprocess0 = ReLUConvBN(C_prev_prev, C, affine=affine)
+    return preprocess0, ReLUConvBN(C_prev, C, affine=affine)
+
+
 def skip_connect(C: int, stride: int, affine: bool = True) -> nn.Module:
     """Identity, or a factorized reduce when the edge strides."""
     return nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine=affine)

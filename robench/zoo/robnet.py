@@ -16,7 +16,7 @@ from robench.errors import RobenchError
 from robench.zoo.darts import CellNetwork
 from robench.zoo.genotypes import ROBNET_EDGES, ROBNET_FREE, ROBNET_LARGE, STEPS, RobNetGenotype, as_genotype
 from robench.zoo.layers import Stats
-from robench.zoo.operations import CodedEdge, FactorizedReduce, ReLUConvBN
+from robench.zoo.operations import CodedEdge, cell_preprocess
 from robench.zoo.registry import register_model
 
 
@@ -28,11 +28,7 @@ class RobNetCell(nn.Module):
     ):
         super().__init__()
         self.reduction = reduction
-        if reduction_prev:
-            self.preprocess0 = FactorizedReduce(C_prev_prev, C, affine=False)
-        else:
-            self.preprocess0 = ReLUConvBN(C_prev_prev, C, affine=False)
-        self.preprocess1 = ReLUConvBN(C_prev, C, affine=False)
+        self.preprocess0, self.preprocess1 = cell_preprocess(C_prev_prev, C_prev, C, reduction_prev, affine=False)
         self.multiplier = STEPS
         self._ops = nn.ModuleList(
             CodedEdge(code, C, 2 if reduction and src < 2 else 1, affine=False)
