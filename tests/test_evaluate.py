@@ -126,6 +126,12 @@ def test_record_is_complete_and_valid(tiny, data_root, tmp_path):
     assert record == json.loads(json.dumps(result.record))
     m = record["metrics"]
     assert m["robust_accuracy"] <= m["per_attack"]["fgsm"] <= m["clean_accuracy"]
+    suite = ["fgsm", "pgd10"]
+    for k, stage in enumerate(suite):  # exact counts over n, not float32 means
+        broken_so_far = set(suite[: k + 1])
+        robust = sum(e["clean_correct"] and e["broken_by"] not in broken_so_far for e in result.examples)
+        assert m["per_stage"][stage] == robust / 64
+    assert record["timings"]["total_seconds"] == sum(record["timings"]["stage_seconds"].values())
     assert record["model"]["weights_sha256"] and record["dataset"]["subset_sha256"]
     assert record["environment"]["versions"]["torchattacks"]
     lines = (tmp_path / "run" / "examples.jsonl").read_text().splitlines()

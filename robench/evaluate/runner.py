@@ -367,7 +367,7 @@ class _Runner:
             alive = self.correct.clone()
             for config, stage in lane:
                 alive &= ~self.broken_by_stage[stage.name]
-                per_stage[stage.name] = alive.float().mean().item()
+                per_stage[stage.name] = int(alive.sum()) / n  # exact n_robust / n, not a float32 mean
                 per_attack[config.name] = per_stage[stage.name]
             worst &= alive
         robust = int(worst.sum()) if configs else None
@@ -385,8 +385,11 @@ class _Runner:
             "n_robust": robust,
         }
 
-    def timings(self, total: float) -> dict:
-        return {"total_seconds": total, "stage_seconds": self.stage_seconds}
+    def timings(self, wall: float) -> dict:
+        """Compute time summed over the logged batches (so a resumed run reports the whole evaluation, however
+        many sessions it took) and the wall time of this call."""
+        return {"total_seconds": sum(self.stage_seconds.values()), "stage_seconds": self.stage_seconds,
+                "session_seconds": wall}
 
 
 def _autoattack_parts(config: AttackConfig) -> list[str]:
