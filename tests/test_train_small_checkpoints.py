@@ -88,3 +88,8 @@ def test_the_whole_recorded_suite_reproduces(name, data_root, tmp_path):
                       data_dir=data_root, device="cpu")
     assert result.record["metrics"]["per_stage"] == record["metrics"]["per_stage"]
     assert result.robust_accuracy == record["metrics"]["robust_accuracy"]
+
+
+def test_a_checkpoints_result_record_says_how_it_was_trained(data_root):
+    result = evaluate("resnet18_small", attacks=[], n_examples=16, data_dir=data_root, device="cpu", checks=False)
+    assert result.record["model"]["training"] == "FGSM-RS (fast) adversarial training, 3 epochs"

@@ -208,9 +208,26 @@ def _is_white_box(stage_name: str, lanes) -> bool:
 
 def _architecture_fields(model: nn.Module) -> dict:
     cfg = getattr(model, "robench_cfg", None)
-    if cfg is None:
-        return {}
-    return {"architecture": cfg.architecture, "family": cfg.family, "arch_id": cfg.arch_id, "genotype": cfg.genotype}
+    fields = {} if cfg is None else {"architecture": cfg.architecture, "family": cfg.family, "arch_id": cfg.arch_id,
+                                     "genotype": cfg.genotype}  # fmt: skip
+    checkpoint = getattr(model, "robench_checkpoint", None)
+    recipe = checkpoint.config.get("robench", {}).get("recipe") if checkpoint is not None else None
+    if recipe:
+        fields["training"] = training_label(recipe)
+    return fields
+
+
+_ADVERSARY_LABELS = {"none": "standard training", "trades": "TRADES adversarial training",
+                     "fgsm-rs": "FGSM-RS (fast) adversarial training"}  # fmt: skip
+
+
+def training_label(recipe: dict) -> str:
+    """How a checkpoint was trained, in the leaderboard's words: "PGD-7 adversarial training, 200 epochs"."""
+    adversary = recipe.get("adversary", "none")
+    kind = f"PGD-{recipe.get('steps')} adversarial training" if adversary == "pgd" else _ADVERSARY_LABELS.get(
+        adversary, adversary)
+    epochs = recipe.get("epochs")
+    return f"{kind}, {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else kind
 
 
 def _write_examples(path: Path, examples: list[dict]) -> None:
