@@ -14,6 +14,8 @@ from robench.errors import RobenchError
 
 def _model_source(model: str, arch: str | None) -> tuple[str, str | None]:
     """A directory is a checkpoint directory; a file is an original checkpoint of the architecture ``arch``."""
+    from robench.zoo.sources import looks_like_path  # the zoo imports torch: not for `robench eval --help`
+
     path = Path(model).expanduser()
     if ":" not in model and path.is_dir():
         return f"local-dir:{path.resolve()}", None
@@ -22,6 +24,10 @@ def _model_source(model: str, arch: str | None) -> tuple[str, str | None]:
             raise RobenchError(f"{model} is a checkpoint file, so robench needs its architecture",
                                hint="add --arch NAME (see `robench list`)")
         return arch, str(path)
+    if ":" not in model and looks_like_path(model):
+        raise RobenchError(f"no such file or directory: {model}",
+                           hint="give an existing checkpoint file or directory, hf-hub:org/name, or a zoo name "
+                                "(`robench list`)")  # fmt: skip
     return model, None
 
 

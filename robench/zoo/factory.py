@@ -186,8 +186,9 @@ def load(
             raise RobenchError(
                 f"no pretrained weights for {entry.name} on {dataset} are packaged with robench"
                 + (f" (packaged for: {', '.join(packaged)})" if packaged else ""),
-                f"use pretrained=False for a random initialisation, checkpoint='path' for your own or the authors' "
-                f"weights, or a Hub checkpoint: load('hf-hub:<org>/robench-{entry.name}-{dataset}')",
+                f"give the authors' or your own weights (checkpoint=FILE; on the command line: robench eval FILE "
+                f"--arch {entry.name}), a Hub checkpoint (hf-hub:<org>/robench-{entry.name}-{dataset}), or "
+                f"pretrained=False for random weights",
             )
         from robench.zoo.checkpoint import load_checkpoint
 

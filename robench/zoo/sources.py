@@ -80,7 +80,8 @@ def split_revision(spec: str) -> tuple[str, str | None]:
     return repo_id, revision or None
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
+    """True for names a user means as a file or directory (separators, '.', '~', a weights-file suffix)."""
     return "/" in name or "\\" in name or name.startswith((".", "~")) or name.lower().endswith(_FILE_SUFFIXES)
 
 
@@ -104,7 +105,7 @@ def parse_source(source: str) -> ModelSource:
             f"unknown model source prefix '{scheme}:' in {source!r}",
             hint=f"use one of {', '.join(PREFIXES)} or a bare zoo name (see `robench list`)",
         )
-    if _looks_like_path(source):
+    if looks_like_path(source):
         hints = [f"local-dir:{source} for a checkpoint directory"]
         if _REPO_ID_RE.fullmatch(source.partition("@")[0]):
             hints.insert(0, f"hf-hub:{source} for a Hugging Face Hub repo")
