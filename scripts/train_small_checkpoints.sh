@@ -58,19 +58,23 @@ evaluate_one() {
     (cd "$ROOT" && "$PYTHON" -m robench leaderboard add "$run/eval/result.json")
 }
 
-# Runs FN for each name, JOBS at a time. One thread per process: on a shared CPU more threads are slower.
+# Runs FN for each name, JOBS at a time, starting the next as soon as any finishes; fails if any failed.
+# One thread per process: on a shared CPU more threads are slower.
 run_parallel() {
-    local fn=$1 name pids=()
+    local fn=$1 name running=0
     shift
     for name in "$@"; do
-        "$fn" "$name" &
-        pids+=($!)
-        if (( ${#pids[@]} >= JOBS )); then
-            wait "${pids[0]}"
-            pids=("${pids[@]:1}")
+        if (( running >= JOBS )); then
+            wait -n
+            running=$((running - 1))
         fi
+        "$fn" "$name" &
+        running=$((running + 1))
     done
-    wait "${pids[@]}"
+    while (( running > 0 )); do
+        wait -n
+        running=$((running - 1))
+    done
 }
 
 for step in "${STEPS[@]}"; do
