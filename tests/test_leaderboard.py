@@ -91,9 +91,22 @@ def test_every_committed_record_validates_and_is_filed_by_its_content():
     stored, problems = load_records(RECORDS)
     assert problems == []
     assert consistency_problems(stored) == []
-    results = [s for s in stored if not s.is_transfer]
-    assert len(results) == 14 + 12 + 5 + 12 and sum(s.is_transfer for s in stored) == 1
-    assert all(s.record["kind"] == "reported" and s.record["source"]["table"] for s in stored)
+    reported = [s for s in stored if s.record["kind"] == "reported"]
+    assert sum(not s.is_transfer for s in reported) == 14 + 12 + 5 + 12 and sum(s.is_transfer for s in reported) == 1
+    assert all(s.record["source"]["table"] for s in reported)
+
+
+def test_every_measured_record_cites_the_weights_robench_ships():
+    """A measured record of a packaged zoo checkpoint names exactly the weights that checkpoint holds."""
+    from robench.zoo.checkpoint import read_config
+    from robench.zoo.registry import get_entry
+
+    measured = [s.record for s in load_records(RECORDS)[0] if s.record["kind"] == "measured"]
+    assert measured
+    for record in measured:
+        for model in [record["model"]] if "model" in record else record["sources"] + record["targets"]:
+            shipped = read_config(get_entry(model["name"]).weights_dir(record["dataset"]["name"]))
+            assert model["weights_sha256"] == shipped["robench"]["weights_sha256"], model["name"]
 
 
 def test_committed_leaderboard_is_fresh():
@@ -138,7 +151,7 @@ def test_hrs_on_the_leaderboard_equals_advrush_table_a2():
 
 def test_transfer_record_agrees_with_table1():
     """AdvRush Table 2's diagonal is the white-box PGD-20 accuracy of Table 1, and its clean row is Table 1's."""
-    (transfer,) = [s.record for s in load_records(RECORDS)[0] if s.is_transfer]
+    (transfer,) = [s.record for s in load_records(RECORDS)[0] if s.is_transfer and s.record["kind"] == "reported"]
     names = [m["name"] for m in transfer["sources"]]
     assert names == [m["name"] for m in transfer["targets"]]
     for i, name in enumerate(names):
@@ -211,7 +224,9 @@ def test_build_is_deterministic_including_plots(tmp_path):
     assert build(records, first) == build(records, second)
     tree = _tree(first)
     assert tree == _tree(second)
-    assert sum(name.endswith(".png") for name in tree) == 5
+    stored, _ = load_records(records)
+    tables = {(s.record["dataset"]["name"], threat_key(s.record["threat_model"])) for s in stored if not s.is_transfer}
+    assert sum(name.endswith(".png") for name in tree) == len(tables) + sum(s.is_transfer for s in stored)
     assert all(read_digest(first / name) for name in tree if name.endswith(".png"))
 
 
@@ -295,12 +310,12 @@ def test_add_files_a_measured_record_and_the_build_shows_it(board_copy, tmp_path
     built = runner.invoke(cli, ["leaderboard", "build", "--records", str(board_copy / "records"), "--out", str(board_copy)])
     assert built.exit_code == 0, built.output
     readme = (board_copy / "README.md").read_text()
-    (row,) = [line for line in readme.splitlines() if "● measured" in line]
+    (row,) = [line for line in readme.splitlines() if "● measured" in line and "weights abababababab" in line]
     # a measured AutoAttack 50.10 outranks the best reported AutoAttack number (AdvRush, 50.05)
     assert row.startswith("| 1 | advrush ⚠ | ● measured |") and "50.10 (AA)" in row
     assert "weights abababababab" in row and "records/measured/cifar10/linf-8-255/advrush__pgd20+autoattack.json" in row
     rows = list(csv.DictReader(io.StringIO((board_copy / "leaderboard.csv").read_text())))
-    (measured,) = [r for r in rows if r["kind"] == "measured"]
+    (measured,) = [r for r in rows if r["kind"] == "measured" and r["model"] == "advrush"]
     assert measured["robust_pct"] == "50.10" and measured["rank"] == "1" and measured["params"] == "4158046"
     assert 'data-kind="measured"' in (board_copy / "index.html").read_text()
     assert runner.invoke(cli, ["leaderboard", "check", "--records", str(board_copy / "records"),

@@ -53,7 +53,9 @@ def source_text(record: dict) -> str:
         cite = f"arXiv {source['arxiv']}" if source.get("arxiv") else source["paper"]
         return f"{cite}, {source['table']}"
     data = record["dataset"]
-    return f"{data['split']} n={data['n_examples']} seed {data['seed']} · weights {record['model']['weights_sha256'][:12]}"
+    models = [record["model"]] if "model" in record else record["sources"]  # a result, or a transfer matrix
+    weights = ", ".join(m["weights_sha256"][:12] for m in models)
+    return f"{data['split']} n={data['n_examples']} seed {data['seed']} · weights {weights}"
 
 
 def source_url(record: dict) -> str | None:
