@@ -251,8 +251,8 @@ class DifferentiableSearch(Search):
         return split.subset(torch.arange(half)), split.subset(torch.arange(half, 2 * half))
 
     def _arch_batches(self, split: TensorSplit, augment: Augment, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        loader = TrainLoader(split, self.config.batch_size, self.device, augment, derive_seed(self.config.seed, "arch"))
-        loader.set_epoch(epoch)
+        seed = derive_seed(self.config.seed, "arch", epoch)  # a stream of its own for every epoch
+        loader = TrainLoader(split, self.config.batch_size, self.device, augment, seed)
         while True:  # an endless supply: each pass over the split is a fresh shuffle
             yield from loader
 
