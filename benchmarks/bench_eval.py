@@ -4,14 +4,16 @@ Both sides run on the same model, data and attack, in this process, interleaved 
 repeat of each side is reported, so neither side pays for the first call's allocations):
 - eval overhead: robench.evaluate(PGD-20) vs a hand-written torchattacks loop (clean pass, then PGD-20 on the
   clean-correct points in batches), at the same batch size; the two must agree on the robust accuracy.
-- batch choice: robench with no batch size given (it measures a few sizes on the model, and that measurement
-  is included in its time) vs the bare loop at RobustBench's CLI default batch of 500 (`--big-batch`).
+- batch choice: robench with no batch size given (above 1,000 images it measures a few sizes on the model, and
+  that measurement is included in its time) vs the bare loop at RobustBench's CLI default batch of 500
+  (`--big-batch`), on `--choice-n` images of `--choice-model`.
 - transfer: robench.transfer_matrix (one craft per source) vs crafting again for every (source, target) pair.
 
 Models are zoo names: the zoo's packaged weights when the entry ships them, else the architecture with seeded
 weights.
 
 usage: python benchmarks/bench_eval.py [--model advrush_small] [--n 256] [--batch-size 64] [--repeats 3]
+       [--choice-model resnet18_small] [--choice-n 1500]
        [--transfer advrush_small robnet_free_small resnet18_small] [--data-dir DATA]
 """
 
@@ -70,6 +72,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--big-batch", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--choice-model", default="resnet18_small")
+    parser.add_argument("--choice-n", type=int, default=1500)
     parser.add_argument("--transfer", nargs="+", default=["advrush_small", "robnet_free_small", "resnet18_small"])
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
@@ -97,13 +101,17 @@ def main() -> None:
     print(f"batch {args.batch_size}: bare torchattacks loop {t_bare:.1f} s, robench {t_ours:.1f} s "
           f"(overhead {100 * (t_ours / t_bare - 1):+.1f}%); with robench's sanity checks {t_checks:.1f} s")
 
+    choice_model = build(args.choice_model)
+    idx = select_subset(len(split.labels), args.choice_n, 0)
+    xc, yc = split.images[idx].float() / 255, split.labels[idx]
     runs = fastest({
-        "big": lambda: bare_loop(model, x, y, args.big_batch),
-        "auto": lambda: evaluate(model, checks=False, **common).record["settings"]["batch_size"],
+        "big": lambda: bare_loop(choice_model, xc, yc, args.big_batch),
+        "auto": lambda: evaluate(choice_model, checks=False, attacks=["pgd20"], n_examples=args.choice_n,
+                                 data_dir=args.data_dir).record["settings"]["batch_size"],
     }, args.repeats)
     (_, t_big), (picked, t_auto) = runs["big"], runs["auto"]
-    print(f"bare loop at batch {args.big_batch}: {t_big:.1f} s; robench choosing its batch ({picked}, measuring "
-          f"included): {t_auto:.1f} s -> {t_big / t_auto:.2f}x faster")
+    print(f"{args.choice_model}, {args.choice_n} images: bare loop at batch {args.big_batch} {t_big:.1f} s; robench "
+          f"choosing its batch ({picked}, measuring included) {t_auto:.1f} s -> {t_big / t_auto:.2f}x faster")
 
     models = [build(name) for name in args.transfer]
     tic = time.perf_counter()
