@@ -1,5 +1,11 @@
 """The one exception type users see: a cause and a remedy, printed by the CLI as two lines, never a traceback."""
 
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
 
 class RobenchError(Exception):
     """A user-facing failure: ``message`` says what went wrong, ``hint`` says what to do about it."""
@@ -11,3 +17,14 @@ class RobenchError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+
+def read_json(path: Path, what: str, hint: str) -> Any:
+    """The JSON document in ``path``, read as a ``what``; a missing or malformed file is a one-line error."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RobenchError(f"no {what} at {path}", hint=hint) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        where = f" at line {err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
+        raise RobenchError(f"{path} is not valid JSON ({getattr(err, 'msg', err)}{where})", hint=hint) from None

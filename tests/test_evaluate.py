@@ -31,6 +31,16 @@ def tiny(data_root, tmp_path_factory):
     return model, weights
 
 
+@pytest.fixture(params=["tiny", "resnet18_small"])
+def reference_model(request, data_root):
+    """The equality tests run on the tiny CNN and on a packaged, adversarially trained zoo checkpoint."""
+    if request.param == "tiny":
+        return request.getfixturevalue("tiny")[0]
+    from robench import zoo
+
+    return zoo.load(request.param, pretrained=True)
+
+
 def _test_points(data_root, n, seed=0):
     from robench.data import load_split, select_subset
 
@@ -39,10 +49,10 @@ def _test_points(data_root, n, seed=0):
     return split.images[idx].float() / 255, split.labels[idx], idx
 
 
-def test_pgd_equals_torchattacks_example_for_example(tiny, data_root):
+def test_pgd_equals_torchattacks_example_for_example(reference_model, data_root):
     import torchattacks
 
-    model, _ = tiny
+    model = reference_model
     result = evaluate(model, attacks=["pgd20"], n_examples=96, batch_size=32, data_dir=data_root, checks=False)
     x, y, _ = _test_points(data_root, 96)
     with torch.no_grad():
@@ -61,10 +71,13 @@ def test_pgd_equals_torchattacks_example_for_example(tiny, data_root):
     assert result.clean_accuracy == pytest.approx(correct.float().mean().item())
 
 
-def test_autoattack_equals_pyautoattack_example_for_example(tiny, data_root):
+# Full AutoAttack on the zoo checkpoint takes about 6 minutes on 2 CPU cores: outside the default run.
+@pytest.mark.parametrize("reference_model", ["tiny", pytest.param("resnet18_small", marks=pytest.mark.slow)],
+                         indirect=True)  # fmt: skip
+def test_autoattack_equals_pyautoattack_example_for_example(reference_model, data_root):
     from pyautoattack import AutoAttack
 
-    model, _ = tiny
+    model = reference_model
     n, bs = 24, 12
     result = evaluate(model, attacks=["autoattack"], n_examples=n, batch_size=bs, data_dir=data_root, checks=False)
     x, y, _ = _test_points(data_root, n)

@@ -346,6 +346,13 @@ def test_add_refuses_reported_and_invalid_records(tmp_path):
     bad.write_text(json.dumps(incomplete))
     result = CliRunner().invoke(cli, ["leaderboard", "add", str(bad), "--records", str(tmp_path / "records")])
     assert result.exit_code == 1 and "weights_sha256" in result.output
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text(json.dumps(_measured())[:-10])
+    result = CliRunner().invoke(cli, ["leaderboard", "add", str(truncated), "--records", str(tmp_path / "records")])
+    assert result.exit_code == 1 and "is not valid JSON" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["leaderboard", "add", str(tmp_path / "absent.json"), "--records",
+                                      str(tmp_path / "records")])  # fmt: skip
+    assert result.exit_code == 1 and "no result record at" in result.output
     assert not (tmp_path / "records").exists()
 
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from robench.errors import RobenchError
+from robench.errors import RobenchError, read_json
 
 SCHEMA_ID = "robench.result/1"
 
@@ -201,10 +201,5 @@ def write_record(record: dict, path: str | Path) -> Path:
 def read_record(path: str | Path) -> dict:
     """Read and validate a result record; a missing or malformed file is a one-line error."""
     path = Path(path)
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RobenchError(f"no result record at {path}", hint="pass the JSON written by `robench eval --out`") from None
-    except json.JSONDecodeError as err:
-        raise RobenchError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})", hint="regenerate it") from None
+    record = read_json(path, "result record", hint="pass the JSON written by `robench eval --out`")
     return validate_record(record, where=str(path))

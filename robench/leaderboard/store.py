@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from robench.errors import RobenchError
-from robench.evaluate.records import TRANSFER_SCHEMA_ID, canonical_json, sha256_of, validate_record, write_record
+from robench.evaluate.records import (
+    TRANSFER_SCHEMA_ID,
+    canonical_json,
+    read_record,
+    sha256_of,
+    validate_record,
+    write_record,
+)
 from robench.leaderboard.naming import slug, suite_name, threat_key
 
 
@@ -79,14 +86,7 @@ def add_record(result_json: str | Path, records_dir: str | Path, replace: bool =
     An existing record with the same name is kept unless ``replace``: a re-evaluation must be a decision.
     """
     source = Path(result_json)
-    try:
-        record = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RobenchError(f"no result record at {source}", hint="pass the JSON written by `robench eval --out`") from None
-    except json.JSONDecodeError as err:
-        raise RobenchError(f"{source} is not valid JSON ({err.msg} at line {err.lineno})",
-                           hint="pass the JSON written by `robench eval --out`") from None
-    validate_record(record, where=str(source))
+    record = read_record(source)
     if record["kind"] != "measured":
         raise RobenchError(f"{source} is a reported record; `add` files measured results only",
                            hint="reported numbers are transcribed by hand under records/reported/<arxiv id>/")

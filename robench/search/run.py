@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from robench import __version__
-from robench.errors import RobenchError
+from robench.errors import RobenchError, read_json
 from robench.runstate import load_state, save_state
 from robench.zoo.genotypes import Genotype, genotype_from_str
 
@@ -112,12 +112,7 @@ class SearchResult:
     @classmethod
     def read(cls, path: str | Path) -> SearchResult:
         path = Path(path)
-        try:
-            record = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise RobenchError(f"no search result at {path}", hint="pass the result.json a search wrote") from None
-        except json.JSONDecodeError as err:
-            raise RobenchError(f"{path} is not valid JSON ({err.msg})", hint="rerun the search to rewrite it") from None
+        record = read_json(path, "search result", hint="pass the result.json a search wrote")
         if record.get("schema") != SCHEMA_ID:
             raise RobenchError(f"{path} is not a search result (schema {record.get('schema')!r})",
                                hint=f"a search result has schema {SCHEMA_ID}")  # fmt: skip

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
 from robench import __version__
-from robench.errors import RobenchError
+from robench.errors import RobenchError, read_json
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -101,10 +101,7 @@ def read_config(directory: str | Path) -> dict[str, Any]:
             f"{directory} is not a robench checkpoint: it has no {CONFIG_NAME}",
             hint="write checkpoints with robench.zoo.checkpoint.save_checkpoint (or `robench train`)",
         )
-    try:
-        config = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RobenchError(f"{path} is not valid JSON ({err})", hint="re-download or re-save the checkpoint") from None
+    config = read_json(path, "checkpoint config", hint="re-download or re-save the checkpoint")
     block = config.get("robench") if isinstance(config, dict) else None
     files = config.get("files") if isinstance(config, dict) else None
     if not (
