@@ -25,6 +25,7 @@ def read_json(path: Path, what: str, hint: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RobenchError(f"no {what} at {path}", hint=hint) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        where = f" at line {err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
-        raise RobenchError(f"{path} is not valid JSON ({getattr(err, 'msg', err)}{where})", hint=hint) from None
+    except json.JSONDecodeError as err:
+        raise RobenchError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})", hint=hint) from None
+    except UnicodeDecodeError:
+        raise RobenchError(f"{path} is not valid JSON (it is not UTF-8 text)", hint=hint) from None

@@ -349,7 +349,12 @@ def test_add_refuses_reported_and_invalid_records(tmp_path):
     truncated = tmp_path / "truncated.json"
     truncated.write_text(json.dumps(_measured())[:-10])
     result = CliRunner().invoke(cli, ["leaderboard", "add", str(truncated), "--records", str(tmp_path / "records")])
-    assert result.exit_code == 1 and "is not valid JSON" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1 and "is not valid JSON" in result.output
+    assert isinstance(result.exception, SystemExit)  # a handled error, not an escaped exception
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe{}")
+    result = CliRunner().invoke(cli, ["leaderboard", "add", str(binary), "--records", str(tmp_path / "records")])
+    assert result.exit_code == 1 and "not UTF-8" in result.output
     result = CliRunner().invoke(cli, ["leaderboard", "add", str(tmp_path / "absent.json"), "--records",
                                       str(tmp_path / "records")])  # fmt: skip
     assert result.exit_code == 1 and "no result record at" in result.output
