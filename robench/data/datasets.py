@@ -35,10 +35,11 @@ _NORMS = {"linf": "Linf", "inf": "Linf", "l2": "L2"}
 _FRACTION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*/\s*([0-9]*\.?[0-9]+)\s*$")
 
 
-def parse_eps(value: str | float | int) -> float:
-    """An attack radius from ``8/255``, ``"0.031"`` or a number; anything else raises :class:`RobenchError`."""
+def parse_eps(value: str | float | int, what: str = "eps") -> float:
+    """An attack radius (or step, named ``what`` in errors) from ``8/255``, ``"0.031"`` or a number; anything else
+    raises :class:`RobenchError`."""
     if isinstance(value, bool):
-        raise RobenchError(f"invalid eps {value!r}", hint="give a number or a fraction such as 8/255")
+        raise RobenchError(f"invalid {what} {value!r}", hint="give a number or a fraction such as 8/255")
     if isinstance(value, (int, float)):
         eps = float(value)
     else:
@@ -51,9 +52,9 @@ def parse_eps(value: str | float | int) -> float:
             else:
                 eps = float(text)
         except (ValueError, ZeroDivisionError):
-            raise RobenchError(f"invalid eps {value!r}", hint="give a number or a fraction such as 8/255") from None
+            raise RobenchError(f"invalid {what} {value!r}", hint="give a number or a fraction such as 8/255") from None
     if not math.isfinite(eps) or eps <= 0:
-        raise RobenchError(f"invalid eps {value!r}: must be a finite positive number", hint="e.g. 8/255 or 0.5")
+        raise RobenchError(f"invalid {what} {value!r}: must be a finite positive number", hint="e.g. 8/255 or 0.5")
     return eps
 
 
