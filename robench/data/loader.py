@@ -73,7 +73,8 @@ def derive_seed(*parts: object) -> int:
 
 
 class TrainLoader:
-    """Shuffled, augmented epochs over a :class:`TensorSplit`, yielding ``(x, y)`` with ``x`` float in [0, 1].
+    """Shuffled (or, with ``shuffle=False``, in-order), augmented epochs over a :class:`TensorSplit`, yielding
+    ``(x, y)`` with ``x`` float in [0, 1].
 
     Iterating runs epoch ``loader.epoch`` and then advances it; ``set_epoch(k)`` makes the next iteration
     epoch ``k``, identical to epoch ``k`` of an uninterrupted run.
@@ -87,6 +88,7 @@ class TrainLoader:
         augment: Augment = Augment(),
         seed: int = 0,
         drop_last: bool = True,
+        shuffle: bool = True,
     ):
         if batch_size < 1 or (drop_last and batch_size > len(split)):
             raise RobenchError(
@@ -99,6 +101,7 @@ class TrainLoader:
         self.augment = augment
         self.seed = seed
         self.drop_last = drop_last
+        self.shuffle = shuffle
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -111,7 +114,8 @@ class TrainLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch, self.epoch = self.epoch, self.epoch + 1
         order_generator = torch.Generator().manual_seed(derive_seed(self.seed, epoch, "order"))
-        order = torch.randperm(len(self.split), generator=order_generator)
+        n = len(self.split)
+        order = torch.randperm(n, generator=order_generator) if self.shuffle else torch.arange(n)
         generator = torch.Generator(device=self.device).manual_seed(derive_seed(self.seed, epoch, "augment"))
         for b in range(len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
