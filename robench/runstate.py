@@ -7,9 +7,8 @@ The state file is an internal, never-distributed artefact (the published weights
 
 from __future__ import annotations
 
-import os
+import io
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from robench.errors import RobenchError
+from robench.rundir import atomic_write
 
 
 def capture_rng() -> dict[str, Any]:
@@ -48,19 +48,10 @@ def seed_everything(seed: int) -> None:
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` through a temporary file in the same directory and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``state`` to ``path`` atomically (see :func:`robench.rundir.atomic_write`)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(path, buffer.getvalue())
 
 
 def load_state(path: str | Path) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from robench.errors import RobenchError
 from robench.evaluate.attacks import build_stages, resolve_attack
 from robench.evaluate.provenance import environment, resolve_device, weights_sha256
 from robench.evaluate.records import TRANSFER_SCHEMA_ID, sha256_of, write_record
-from robench.evaluate.runner import pick_batch_size, resolve_threat_model
+from robench.evaluate.runner import check_batch_size, pick_batch_size, resolve_threat_model
+from robench.rundir import atomic_write, make_dir
 
 
 @dataclass
@@ -52,6 +53,8 @@ def transfer_matrix(
     """Accuracy of every target on adversarial examples crafted on every source. ``targets`` defaults to the
     sources (a square matrix whose diagonal is white-box); ``names`` labels sources then targets."""
     device = resolve_device(device)
+    check_batch_size(batch_size)
+    out = make_dir(out) if out is not None else None
     models, labels = _load_all(list(sources) + list(targets or []), names, dataset, device)
     src_models, src_names = models[: len(sources)], labels[: len(sources)]
     tgt_models, tgt_names = (models[len(sources):], labels[len(sources):]) if targets else (src_models, src_names)
@@ -139,7 +142,7 @@ def _craft(model, config, num_classes, data, indices, batch_size, seed, device) 
 
 
 def _cached_adversarial(cache: Path | None, key: str, craft) -> torch.Tensor:
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
     if cache is None:
         return craft()
@@ -147,10 +150,7 @@ def _cached_adversarial(cache: Path | None, key: str, craft) -> torch.Tensor:
     if path.exists():
         return load_file(path)["x_adv"]
     x_adv = craft()
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({"x_adv": x_adv.contiguous()}, tmp)
-    tmp.replace(path)
+    atomic_write(path, save({"x_adv": x_adv.contiguous()}))
     return x_adv
 
 

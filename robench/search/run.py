@@ -18,6 +18,7 @@ from typing import Any
 
 from robench import __version__
 from robench.errors import RobenchError, read_json
+from robench.rundir import atomic_write, make_dir
 from robench.runstate import load_state, save_state
 from robench.zoo.genotypes import Genotype, genotype_from_str
 
@@ -26,9 +27,7 @@ REQUEST_FILE, STATE_FILE, LOG_FILE, RESULT_FILE = "search.json", "state.pt", "lo
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 class SearchRun:
@@ -53,7 +52,7 @@ class SearchRun:
         if self.directory.exists() and any(self.directory.iterdir()):
             raise RobenchError(f"{self.directory} exists and is not a search directory",
                                hint="choose an empty or new --out directory")  # fmt: skip
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_dir(self.directory, "search directory")
         _write_json(path, self.request)
 
     def load_state(self) -> dict[str, Any] | None:

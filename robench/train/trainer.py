@@ -32,6 +32,7 @@ from robench.errors import RobenchError
 from robench.train.adversary import adversary_from_recipe, training_step
 from robench.train.recipes import Recipe, get_recipe
 from robench.train.run_log import ProgressDisplay, RunLog
+from robench.rundir import atomic_write, make_dir
 from robench.runstate import capture_rng, load_state, restore_rng, save_state, seed_everything
 
 _logger = logging.getLogger(__name__)
@@ -336,10 +337,8 @@ class Trainer:
         if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
             raise RobenchError(f"{self.out} exists and is not a robench training run",
                                hint="choose a new --out directory")  # fmt: skip
-        self.out.mkdir(parents=True, exist_ok=True)
-        tmp = run_file.with_name(f".{RUN_FILE}.partial")
-        tmp.write_text(json.dumps(self.spec.to_dict(), indent=2) + "\n")
-        os.replace(tmp, run_file)
+        make_dir(self.out, "training directory")
+        atomic_write(run_file, json.dumps(self.spec.to_dict(), indent=2) + "\n")
 
     def _build_model(self) -> nn.Module:
         from robench.zoo import create_model
