@@ -32,3 +32,19 @@ def _offline_hub():
     start their own server on 127.0.0.1 and say so)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny(data_root, tmp_path_factory):
+    """A small CNN trained for seconds on real CIFAR-10 (tests/tiny_model.py), and its saved weights."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_model import train_tiny_cnn
+
+    model = train_tiny_cnn(data_root)
+    weights = tmp_path_factory.mktemp("tiny") / "tiny.pt"
+    torch.save(model.state_dict(), weights)
+    return model, weights

@@ -23,14 +23,6 @@ sys.path.insert(0, str(TESTS))
 from tiny_model import load_tiny_cnn, train_tiny_cnn  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny(data_root, tmp_path_factory):
-    model = train_tiny_cnn(data_root)
-    weights = tmp_path_factory.mktemp("tiny") / "tiny.pt"
-    torch.save(model.state_dict(), weights)
-    return model, weights
-
-
 @pytest.fixture(params=["tiny", "resnet18_small"])
 def reference_model(request, data_root):
     """The equality tests run on the tiny CNN and on a packaged, adversarially trained zoo checkpoint."""
@@ -212,7 +204,10 @@ def test_kill_9_and_resume_gives_identical_records(tiny, data_root, tmp_path):
 def test_resume_refuses_a_changed_configuration(tiny, data_root, tmp_path):
     model, _ = tiny
     evaluate(model, attacks=["fgsm"], n_examples=32, data_dir=data_root, out=tmp_path / "run", checks=False)
-    with pytest.raises(RobenchError, match="different configuration"):
+    with pytest.raises(RobenchError, match=r"other settings \(attacks: fgsm -> pgd10\)"):
+        evaluate(model, attacks=["pgd10"], n_examples=32, data_dir=data_root, out=tmp_path / "run", checks=False)
+    (tmp_path / "run" / "result.json").unlink()  # an unfinished run: the progress log alone says what it was
+    with pytest.raises(RobenchError, match=r"other settings \(attacks: fgsm -> pgd10\)"):
         evaluate(model, attacks=["pgd10"], n_examples=32, data_dir=data_root, out=tmp_path / "run", checks=False)
 
 

@@ -97,6 +97,8 @@ def list_attacks(pattern: str = "*") -> list[str]:
 
 def resolve_attack(spec: str, threat_model: ThreatModel) -> AttackConfig:
     """``pgd20`` or ``pgd:steps=50,alpha=1/255`` or ``autoattack:attacks=apgd-ce+square`` -> AttackConfig."""
+    if not isinstance(spec, str):
+        raise RobenchError(f"an attack is named by a string, not {type(spec).__name__}", hint="e.g. 'pgd20'")
     name, _, overrides = spec.partition(":")
     name = name.strip().lower()
     if name not in PRESETS:
@@ -110,9 +112,15 @@ def resolve_attack(spec: str, threat_model: ThreatModel) -> AttackConfig:
             raise RobenchError(f"bad setting {item!r} for attack {name}", hint=f"settings it takes: {allowed}")
         params[key.strip()] = _parse_value(key.strip(), value.strip())
     if "attacks" in params:
-        unknown = [a for a in params["attacks"] if a not in _AUTOATTACK_PARTS]
-        if unknown or not params["attacks"]:
-            raise RobenchError(f"bad AutoAttack parts {params['attacks']}", hint=f"parts: {', '.join(_AUTOATTACK_PARTS)}")
+        parts = params["attacks"]
+        unknown = [a for a in parts if a not in _AUTOATTACK_PARTS]
+        if unknown or not parts:
+            raise RobenchError(f"bad AutoAttack parts {parts}", hint=f"parts: {', '.join(_AUTOATTACK_PARTS)}")
+        repeated = sorted({a for a in parts if parts.count(a) > 1})
+        if repeated:
+            # a part run twice on the same points with the same seed adds nothing, and its two stages would
+            # share one name in the records
+            raise RobenchError(f"AutoAttack part(s) listed twice: {', '.join(repeated)}", hint="list each part once")
         params["version"] = "custom"
     if preset.method in _LINF_ONLY and threat_model.norm != "Linf":
         raise RobenchError(f"{name} is an Linf attack but the threat model is {threat_model.norm}",
@@ -142,10 +150,10 @@ def _parse_value(key: str, value: str) -> Any:
             raise RobenchError(f"random_start must be true or false, not {value!r}", hint="random_start=true")
         return value.lower() in ("true", "1")
     if key in ("steps", "n_restarts"):
-        if not value.isdigit():
-            raise RobenchError(f"{key} must be a whole number, not {value!r}", hint=f"e.g. {key}=20")
+        if not value.isdigit() or int(value) < 1:
+            raise RobenchError(f"{key} must be a positive whole number, not {value!r}", hint=f"e.g. {key}=20")
         return int(value)
-    return parse_eps(value)
+    return parse_eps(value, what=key)
 
 
 # ---- stages ----------------------------------------------------------------------------------------------

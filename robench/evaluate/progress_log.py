@@ -23,7 +23,7 @@ class ProgressLog:
         if path is None:
             return
         if path.exists() and path.stat().st_size:
-            self._read(config_sha256)
+            self._read(config_sha256, config)
         elif self.writer:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._append({"kind": "header", "config_sha256": config_sha256, "config": config}, fresh=True)
@@ -40,18 +40,19 @@ class ProgressLog:
         except (json.JSONDecodeError, KeyError, TypeError):
             return None
 
-    def _read(self, config_sha256: str) -> None:
+    def _read(self, config_sha256: str, config: dict) -> None:
         lines = self.path.read_text().split("\n")
         try:
             header = json.loads(lines[0])
-        except json.JSONDecodeError:
-            header = {}
-        if header.get("config_sha256") != config_sha256:
-            raise RobenchError(
-                f"{self.path.parent} holds an evaluation with a different configuration "
-                f"({str(header.get('config_sha256'))[:12]} vs {config_sha256[:12]}), so it cannot be resumed",
-                hint="use another --out directory, or delete that one to start over",
-            )
+            recorded, recorded_sha = header["config"], header["config_sha256"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise RobenchError(f"the first line of {self.path} is damaged, so the run logged there cannot be "
+                               "identified or resumed",
+                               hint=f"delete {self.path.parent} to start over, or use another --out directory") from None
+        if recorded_sha != config_sha256:
+            changed = "; ".join(config_differences(recorded, config)) or "its configuration hash differs"
+            raise RobenchError(f"{self.path.parent} holds an evaluation with other settings ({changed}), so it "
+                               "cannot be resumed", hint="use another --out directory, or delete that one to start over")
         complete = []
         for line in lines[1:]:
             try:
@@ -83,3 +84,26 @@ class ProgressLog:
             f.write(json.dumps(entry, separators=(",", ":")) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every setting that differs between two configurations, nested keys dotted."""
+    changes = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}: {_short(a)} -> {_short(b)}")
+    return changes
+
+
+def _short(value) -> str:
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+        # an attack suite differs in its attacks' names, or else in their settings
+        names = [v["name"] for v in value]
+        text = "+".join(names) if len(set(names)) == len(names) else ""
+        if text:
+            return text
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from robench.errors import RobenchError, read_json
+from robench.rundir import atomic_write
 
 SCHEMA_ID = "robench.result/1"
 
@@ -85,7 +86,7 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "robust_accuracy": {"anyOf": [_ACCURACY, {"type": "null"}]},
                 "per_attack": {"type": "object", "additionalProperties": _ACCURACY},
                 "clean_ci95": _INTERVAL,
-                "robust_ci95": _INTERVAL,
+                "robust_ci95": {"anyOf": [_INTERVAL, {"type": "null"}]},
                 "hrs": {"anyOf": [_ACCURACY, {"type": "null"}]},
             },
         },
@@ -175,7 +176,32 @@ def validate_record(record: dict, where: str = "record") -> dict:
             f"{where} does not follow schema {schema['$id']}: {field}: {first.message}",
             hint="fix the field, or regenerate the record with `robench eval … --out`",
         )
+    problem = _inconsistency(record) if schema is RESULT_SCHEMA else None
+    if problem:
+        raise RobenchError(f"{where} is inconsistent: {problem}",
+                           hint="a record's numbers must agree with each other; regenerate it with `robench eval`")
     return record
+
+
+def _inconsistency(record: dict) -> str | None:
+    """The first way the numbers of a valid result record contradict each other, or None.
+
+    A point that an attack breaks was clean-correct first, so no robust accuracy exceeds clean accuracy; counts
+    and accuracies are two views of one measurement; a measured record of attacks has a robust accuracy.
+    """
+    metrics, tolerance = record["metrics"], 1e-9
+    clean, robust = metrics["clean_accuracy"], metrics.get("robust_accuracy")
+    named = {"robust_accuracy": robust, **{f"per_attack.{k}": v for k, v in metrics.get("per_attack", {}).items()}}
+    for name, value in named.items():
+        if value is not None and value > clean + tolerance:
+            return f"{name} {value:.4f} exceeds clean_accuracy {clean:.4f}"
+    n = record["dataset"].get("n_examples")
+    for count, accuracy in (("n_correct", clean), ("n_robust", robust)):
+        if n and metrics.get(count) is not None and (accuracy is None or abs(metrics[count] / n - accuracy) > tolerance):
+            return f"{count} {metrics[count]} of {n} examples does not give its accuracy {accuracy}"
+    if record["kind"] == "measured" and record.get("attacks") and robust is None:
+        return "it lists attacks but has no robust_accuracy"
+    return None
 
 
 def canonical_json(obj: Any) -> str:
@@ -190,12 +216,7 @@ def sha256_of(obj: Any) -> str:
 def write_record(record: dict, path: str | Path) -> Path:
     """Validate and write ``record`` atomically as indented JSON."""
     validate_record(record, where=str(path))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def read_record(path: str | Path) -> dict:

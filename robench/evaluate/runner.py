@@ -7,7 +7,10 @@ them — so a stage's input never depends on how the work is split across proces
 
 from __future__ import annotations
 
+import json
+import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,8 +25,10 @@ from robench.evaluate.attacks import AttackConfig, NamedStage, build_stages, res
 from robench.evaluate.metrics import hrs, wilson_interval
 from robench.evaluate.progress_log import ProgressLog
 from robench.evaluate.provenance import count_parameters, environment, resolve_device, weights_sha256
-from robench.evaluate.records import SCHEMA_ID, sha256_of, write_record
+from robench.evaluate.progress_log import config_differences
+from robench.evaluate.records import SCHEMA_ID, read_record, sha256_of, validate_record, write_record
 from robench.evaluate.sanity import Flag, check_model, check_results
+from robench.rundir import RunLock, atomic_write, make_dir
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -31,6 +36,8 @@ ProgressFn = Callable[[str, int, int], None]
 _LINF_TOLERANCE = 1e-5
 _L2_RELATIVE_TOLERANCE = 1e-4
 PROBE_MIN_EXAMPLES = 1000
+RESULT_NAME = "result.json"
+EXAMPLES_NAME = "examples.jsonl"
 
 
 @dataclass
@@ -85,22 +92,33 @@ def _step(model: nn.Module, x: torch.Tensor) -> None:
         torch.cuda.synchronize(x.device)
 
 
+def check_batch_size(batch_size: int | None) -> None:
+    """``None`` (measure the fastest size) or a positive whole number; 0 is an error, not "automatic"."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise RobenchError(f"batch size must be a positive whole number, not {batch_size!r}",
+                           hint="omit it to have robench measure the fastest size for this model and device")
+
+
 def resolve_threat_model(dataset: str, threat_model: str | ThreatModel | None, eps: str | float | None) -> ThreatModel:
     spec = get_dataset(dataset)
     if isinstance(threat_model, ThreatModel):
         base = threat_model
     else:
         base = spec.threat_model(threat_model)
-    if eps is None:
-        return base
-    value = parse_eps(eps)
-    return ThreatModel(norm=base.norm, eps=value, eps_text=eps if isinstance(eps, str) else f"{value:g}")
+    tm = base if eps is None else ThreatModel(norm=base.norm, eps=parse_eps(eps),
+                                              eps_text=eps if isinstance(eps, str) else f"{parse_eps(eps):g}")
+    # the diameter of the [0, 1] image cube: a ball this large holds every image, so every number would be 0
+    diameter = 1.0 if tm.norm == "Linf" else math.prod(spec.image_size) ** 0.5
+    if tm.eps >= diameter:
+        raise RobenchError(f"eps {tm.eps_text} covers every {spec.name} image under {tm.norm} (inputs are in [0, 1])",
+                           hint="eps is a fraction of the pixel range: 8/255 rather than 8")
+    return tm
 
 
 def evaluate(
     model: nn.Module | str,
     dataset: str = "cifar10",
-    attacks: Sequence[str] = ("pgd20",),
+    attacks: str | Sequence[str] = ("pgd20",),
     n_examples: int | None = None,
     batch_size: int | None = None,
     data_dir: str | Path | None = None,
@@ -121,18 +139,20 @@ def evaluate(
     ``model`` is an nn.Module taking inputs in [0, 1], or a zoo name / ``hf-hub:`` / ``local-dir:`` source.
     With ``chain`` (the default) each attack runs only on the points every earlier attack failed on, and
     ``per_attack`` holds the cumulative robust accuracy after each attack; without it every attack runs on
-    all clean-correct points and ``per_attack`` holds each attack's own accuracy. With ``out`` every batch
-    is logged there, and running the same call again resumes where it stopped.
+    all clean-correct points and ``per_attack`` holds each attack's own accuracy. Every accuracy is computed
+    from the per-example outcomes (``EvalResult.examples``). With ``out`` every batch is logged there, running
+    the same call again resumes where it stopped, and a finished evaluation is read back, never redone.
     """
     rank, world = distributed.init_from_env()
     device = resolve_device(device or distributed.local_device())
     # cheap validation first: a typo in an attack must not cost a model download or a data decode
     spec = get_dataset(dataset)
     tm = resolve_threat_model(dataset, threat_model, eps)
-    configs = [resolve_attack(a, tm) for a in attacks]
+    configs = [resolve_attack(a, tm) for a in ((attacks,) if isinstance(attacks, str) else attacks)]
     repeated = {c.name for c in configs if [d.name for d in configs].count(c.name) > 1}
     if repeated:
         raise RobenchError(f"attack(s) listed twice: {', '.join(sorted(repeated))}", hint="list each attack once")
+    check_batch_size(batch_size)
 
     source = model if isinstance(model, str) else None
     if isinstance(model, str):
@@ -145,62 +165,132 @@ def evaluate(
         or type(model).__name__
     data = load_split(spec.name, split, data_dir)
     indices = select_subset(len(data.labels), n_examples, seed)
-    out_dir = Path(out) if out is not None else None
-    batch_size = batch_size or ProgressLog.recorded_batch_size(out_dir) or pick_batch_size(
-        model, data.images[indices[:64]].float().div(255), device, len(indices))
-    if batch_size < 1:
-        raise RobenchError(f"batch size must be positive, not {batch_size}")
+    out_dir = make_dir(out) if out is not None else None
+    with RunLock(out_dir, "evaluation") if out_dir is not None and rank == 0 else nullcontext():
+        batch_size = batch_size or ProgressLog.recorded_batch_size(out_dir) or pick_batch_size(
+            model, data.images[indices[:64]].float().div(255), device, len(indices))
+        config = {
+            "model": {"name": name, "weights_sha256": weights_sha256(model)},
+            "dataset": {"name": spec.name, "split": split, "n_examples": len(indices), "seed": seed,
+                        "data_sha256": data.sha256, "subset_sha256": subset_hash(data, indices)},
+            "threat_model": {"norm": tm.norm, "eps": tm.eps, "eps_text": tm.eps_text},
+            "attacks": [c.to_record() for c in configs],
+            "batch_size": batch_size,
+            "chain": chain,
+        }
+        config_sha = sha256_of(config)
+        finished = _finished(out_dir, config, config_sha)
+        if finished is not None:
+            return finished
+        log = ProgressLog(out_dir / "progress.jsonl" if out_dir else None, config_sha, config, writer=rank == 0)
 
-    config = {
-        "model": {"name": name, "weights_sha256": weights_sha256(model)},
-        "dataset": {"name": spec.name, "split": split, "n_examples": len(indices), "seed": seed,
-                    "data_sha256": data.sha256, "subset_sha256": subset_hash(data, indices)},
-        "threat_model": {"norm": tm.norm, "eps": tm.eps, "eps_text": tm.eps_text},
-        "attacks": [c.to_record() for c in configs],
-        "batch_size": batch_size,
-        "chain": chain,
-    }
-    config_sha = sha256_of(config)
-    log = ProgressLog(out_dir / "progress.jsonl" if out_dir else None, config_sha, config, writer=rank == 0)
+        lanes = [[stage for c in configs for stage in _stages(c, model, spec.num_classes, seed, device)]] if chain \
+            else [_stages(c, model, spec.num_classes, seed, device) for c in configs]
+        runner = _Runner(model, data, indices, batch_size, device, seed, tm, log, rank, world, progress)
+        started = time.perf_counter()
+        flags = [Flag("model-in-training-mode", "the model was in training mode; it was evaluated in eval mode "
+                      "(batch norm running statistics, no dropout), as every number here must be")] \
+            if was_training else []
+        flags += _partial_split_flags(data)
+        flags += runner.checks(configs, spec.num_classes) if checks else []
+        runner.run_clean()
+        for lane in lanes:
+            runner.run_lane(lane)
+        flags += runner.violation_flags() + runner.nonfinite_flags()
 
-    lanes = [[stage for c in configs for stage in _stages(c, model, spec.num_classes, seed, device)]] if chain \
-        else [_stages(c, model, spec.num_classes, seed, device) for c in configs]
-    runner = _Runner(model, data, indices, batch_size, device, seed, tm, log, rank, world, progress)
-    started = time.perf_counter()
-    flags = [Flag("model-in-training-mode", "the model was in training mode; it was evaluated in eval mode "
-                  "(batch norm running statistics, no dropout), as every number here must be")] if was_training else []
-    flags += runner.checks(configs, spec.num_classes) if checks else []
-    runner.run_clean()
-    for lane in lanes:
-        runner.run_lane(lane)
-    flags += runner.violation_flags()
+        examples = runner.examples(lanes, chain)
+        metrics = metrics_from_examples(examples, [[(c.name, s.name) for c, s in lane] for lane in lanes], chain)
+        black_box_breaks = sum(1 for e in examples if e["broken_by"] and not _is_white_box(e["broken_by"], lanes))
+        flags += check_results(metrics["per_attack"], chain, black_box_breaks, len(indices))
 
-    examples = runner.examples()
-    metrics = runner.metrics(configs, lanes)
-    black_box_breaks = sum(1 for e in examples if e["broken_by"] and not _is_white_box(e["broken_by"], lanes))
-    flags += check_results(metrics["clean_accuracy"], metrics["per_attack"], chain, black_box_breaks, len(indices))
-
-    record = {
-        "schema": SCHEMA_ID,
-        "kind": "measured",
-        "model": {**config["model"], "source": source or "python", "params": count_parameters(model),
-                  **_architecture_fields(model)},
-        "dataset": config["dataset"],
-        "threat_model": config["threat_model"],
-        "attacks": config["attacks"],
-        "config_sha256": config_sha,
-        "settings": {"batch_size": batch_size, "chain": chain, "checks": checks, "world_size": world},
-        "metrics": metrics,
-        "flags": [f.to_record() for f in flags],
-        "environment": environment(device),
-        "timings": runner.timings(time.perf_counter() - started),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    if out_dir is not None and rank == 0:
-        _write_examples(out_dir / "examples.jsonl", examples)
-        record["examples_file"] = "examples.jsonl"
-        write_record(record, out_dir / "result.json")
+        record = {
+            "schema": SCHEMA_ID,
+            "kind": "measured",
+            "model": {**config["model"], "source": source or "python", "params": count_parameters(model),
+                      **_architecture_fields(model)},
+            "dataset": config["dataset"],
+            "threat_model": config["threat_model"],
+            "attacks": config["attacks"],
+            "config_sha256": config_sha,
+            "settings": {"batch_size": batch_size, "chain": chain, "checks": checks, "world_size": world},
+            "metrics": metrics,
+            "flags": [f.to_record() for f in flags],
+            "environment": environment(device),
+            "timings": runner.timings(time.perf_counter() - started),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        validate_record(record, where=f"the record of {name}")
+        if out_dir is not None and rank == 0:
+            atomic_write(out_dir / EXAMPLES_NAME, "".join(json.dumps(e, separators=(",", ":")) + "\n"
+                                                          for e in examples))
+            record["examples_file"] = EXAMPLES_NAME
+            write_record(record, out_dir / RESULT_NAME)
     return EvalResult(record, examples)
+
+
+def metrics_from_examples(examples: list[dict], lanes: list[list[tuple[str, str]]], chain: bool) -> dict:
+    """Every accuracy of a record, counted from the per-example outcomes alone.
+
+    ``lanes`` lists (attack name, stage name) in the order the stages ran: one lane for a chained suite, one
+    lane per attack otherwise.
+    """
+    n = len(examples)
+    n_correct = sum(e["clean_correct"] for e in examples)
+    per_attack: dict[str, float] = {}
+    per_stage: dict[str, float] = {}
+    for lane in lanes:
+        for k, (attack, stage) in enumerate(lane):
+            so_far = {s for _, s in lane[: k + 1]}
+            alive = sum(1 for e in examples if e["clean_correct"] and
+                        (e["broken_by"] if chain else e["broken_by_attack"][attack]) not in so_far)
+            per_stage[stage] = per_attack[attack] = alive / n  # exact n_robust / n, not a float32 mean
+    n_robust = sum(1 for e in examples if e["clean_correct"] and e["broken_by"] is None) if any(lanes) else None
+    clean_acc = n_correct / n
+    robust_acc = n_robust / n if n_robust is not None else None
+    return {
+        "clean_accuracy": clean_acc,
+        "robust_accuracy": robust_acc,
+        "per_attack": per_attack,
+        "per_stage": per_stage,
+        "clean_ci95": list(wilson_interval(n_correct, n)),
+        "robust_ci95": list(wilson_interval(n_robust, n)) if n_robust is not None else None,
+        "hrs": hrs(clean_acc, robust_acc) if robust_acc is not None else None,
+        "n_correct": n_correct,
+        "n_robust": n_robust,
+    }
+
+
+def read_examples(path: Path) -> list[dict]:
+    """The per-example outcomes an evaluation wrote to ``examples.jsonl``."""
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    except (OSError, ValueError) as err:
+        raise RobenchError(f"cannot read the per-example outcomes {path} ({err})",
+                           hint=f"delete {path.parent / RESULT_NAME} to recompute them from the progress log") from None
+
+
+def _finished(out_dir: Path | None, config: dict, config_sha: str) -> EvalResult | None:
+    """The finished evaluation in ``out_dir`` if it has this configuration; a different one is refused."""
+    if out_dir is None or not (out_dir / RESULT_NAME).exists():
+        return None
+    record = read_record(out_dir / RESULT_NAME)
+    if record.get("config_sha256") != config_sha:
+        recorded = {"model": {k: record["model"].get(k) for k in config["model"]}, "dataset": record["dataset"],
+                    "threat_model": record["threat_model"], "attacks": record.get("attacks"),
+                    "batch_size": record.get("settings", {}).get("batch_size"),
+                    "chain": record.get("settings", {}).get("chain")}
+        raise RobenchError(f"{out_dir} holds a finished evaluation with other settings "
+                           f"({'; '.join(config_differences(recorded, config))})",
+                           hint="use another --out directory, or delete that one to start over")
+    return EvalResult(record, read_examples(out_dir / record.get("examples_file", EXAMPLES_NAME)))
+
+
+def _partial_split_flags(data) -> list[Flag]:
+    if not data.partial:
+        return []
+    return [Flag("partial-split", f"{data.dataset} {data.split} at {data.source} holds {len(data):,} of the "
+                                  f"official {data.official_size:,} images; numbers on it are not comparable with "
+                                  "ones on the whole split: re-extract the data set")]
 
 
 def _stages(config: AttackConfig, model, num_classes, seed, device) -> list[tuple[AttackConfig, NamedStage]]:
@@ -235,12 +325,11 @@ def training_label(recipe: dict) -> str:
     return f"{kind}, {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else kind
 
 
-def _write_examples(path: Path, examples: list[dict]) -> None:
-    import json
-
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in examples))
-    tmp.replace(path)
+def _predict(logits: torch.Tensor) -> dict:
+    """Predicted classes, -1 where the logits are not finite (argmax would pick a NaN's index as a class)."""
+    finite = torch.isfinite(logits).all(1)
+    pred = torch.where(finite, logits.argmax(1), -1)
+    return {"pred": pred.tolist(), "nonfinite": int((~finite).sum())}
 
 
 class _Runner:
@@ -254,12 +343,13 @@ class _Runner:
         n = len(indices)
         self.labels = data.labels[indices]
         self.clean_pred = torch.full((n,), -1, dtype=torch.long)
-        self.broken_by_stage: dict[str, torch.Tensor] = {}
         self.broken_at = torch.full((n,), -1, dtype=torch.long)  # global stage number that first broke a point
+        self.lane_broken_at: list[torch.Tensor] = []  # the same, per lane (independent attacks)
         self.adv_pred = torch.full((n,), -1, dtype=torch.long)
         self.stage_names: list[str] = []
         self.stage_seconds: dict[str, float] = {}
         self.violations: dict[str, int] = {}
+        self.nonfinite = {"clean": 0, "adversarial": 0}
 
     # -- checks ---------------------------------------------------------------------------------------
     def checks(self, configs: list[AttackConfig], num_classes: int) -> list[Flag]:
@@ -279,27 +369,33 @@ class _Runner:
         outcomes = self._run_stage(0, "clean", positions, self._clean_batch)
         for o in outcomes:
             self.clean_pred[o["positions"]] = torch.tensor(o["pred"], dtype=torch.long)
+            self.nonfinite["clean"] += o.get("nonfinite", 0)
+        if self.nonfinite["clean"] == len(self.indices):
+            raise RobenchError(f"the model returned NaN or infinite logits for all {len(self.indices)} clean images, "
+                               "so no accuracy can be measured",
+                               hint="check its weights and that it takes inputs in [0, 1]")
         self.correct = self.clean_pred == self.labels
 
     def run_lane(self, lane: list[tuple[AttackConfig, NamedStage]]) -> None:
         robust = self.correct.clone()
+        broken_at = torch.full_like(self.broken_at, -1)
         for config, stage in lane:
             number = len(self.stage_names) + 1
             self.stage_names.append(stage.name)
             outcomes = self._run_stage(number, stage.name, robust.nonzero().flatten(),
                                        lambda pos, s=stage, c=config: self._attack_batch(pos, s, c))
-            broken_here = torch.zeros_like(robust)
             for o in outcomes:
                 pos = torch.tensor(o["positions"], dtype=torch.long)
                 broken = torch.tensor(o["broken"], dtype=torch.bool)
                 first = broken & (self.broken_at[pos] < 0)
                 self.broken_at[pos[first]] = number
                 self.adv_pred[pos[first]] = torch.tensor(o["pred"], dtype=torch.long)[first]
-                broken_here[pos[broken]] = True
+                broken_at[pos[broken]] = number
+                robust[pos[broken]] = False  # a stage's batches hold disjoint points, so order does not matter
+                self.nonfinite["adversarial"] += o.get("nonfinite", 0)
                 if o["violations"]:
                     self.violations[stage.name] = self.violations.get(stage.name, 0) + o["violations"]
-            self.broken_by_stage[stage.name] = broken_here
-            robust &= ~broken_here
+        self.lane_broken_at.append(broken_at)
 
     def _run_stage(self, number: int, name: str, positions: torch.Tensor, fn) -> list[dict]:
         chunks = list(torch.split(positions, self.batch_size))
@@ -339,7 +435,7 @@ class _Runner:
     def _clean_batch(self, positions: torch.Tensor) -> dict:
         x, _ = self._batch(positions)
         with torch.no_grad():
-            return {"pred": self.model(x).argmax(1).tolist()}
+            return _predict(self.model(x))
 
     def _attack_batch(self, positions: torch.Tensor, stage: NamedStage, config: AttackConfig) -> dict:
         x, y = self._batch(positions)
@@ -348,11 +444,12 @@ class _Runner:
             torch.cuda.manual_seed_all(self.seed)
         x_adv = stage.run(x, y).detach()
         with torch.no_grad():
-            pred = self.model(x_adv).argmax(1)
+            outcome = _predict(self.model(x_adv))
+        pred = torch.tensor(outcome["pred"], device=y.device)
         inside = self._inside_threat_model(x, x_adv)
         broken = (pred != y) & inside
         violations = int((~inside & (pred != y)).sum()) if config.bounded else 0
-        return {"pred": pred.tolist(), "broken": broken.tolist(), "violations": violations}
+        return {**outcome, "broken": broken.tolist(), "violations": violations}
 
     def _inside_threat_model(self, x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
         delta = (x_adv - x).flatten(1)
@@ -369,43 +466,30 @@ class _Runner:
                      "implementation is broken for this model: report it")
                 for stage, count in self.violations.items()]
 
-    def examples(self) -> list[dict]:
-        names = ["clean", *self.stage_names]
-        return [
-            {"index": int(self.indices[p]), "label": int(self.labels[p]), "clean_pred": int(self.clean_pred[p]),
-             "clean_correct": bool(self.correct[p]),
-             "broken_by": names[int(self.broken_at[p])] if self.broken_at[p] > 0 else None,
-             "adv_pred": int(self.adv_pred[p]) if self.broken_at[p] > 0 else None}
-            for p in range(len(self.indices))
-        ]
+    def nonfinite_flags(self) -> list[Flag]:
+        clean, adversarial = self.nonfinite["clean"], self.nonfinite["adversarial"]
+        if not clean and not adversarial:
+            return []
+        return [Flag("non-finite-logits", f"the model returned NaN or infinite logits for {clean} clean images "
+                     f"(counted as misclassified) and {adversarial} attacked ones (counted as broken); the numbers "
+                     "hold for this model as it computes, but it is numerically broken: check its weights and "
+                     "its input range")]
 
-    def metrics(self, configs: list[AttackConfig], lanes) -> dict:
-        n = len(self.indices)
-        correct = int(self.correct.sum())
-        worst = self.correct.clone()
-        per_attack: dict[str, float] = {}
-        per_stage: dict[str, float] = {}
-        for lane in lanes:
-            alive = self.correct.clone()
-            for config, stage in lane:
-                alive &= ~self.broken_by_stage[stage.name]
-                per_stage[stage.name] = int(alive.sum()) / n  # exact n_robust / n, not a float32 mean
-                per_attack[config.name] = per_stage[stage.name]
-            worst &= alive
-        robust = int(worst.sum()) if configs else None
-        clean_acc = correct / n
-        robust_acc = robust / n if robust is not None else None
-        return {
-            "clean_accuracy": clean_acc,
-            "robust_accuracy": robust_acc,
-            "per_attack": per_attack,
-            "per_stage": per_stage,
-            "clean_ci95": list(wilson_interval(correct, n)),
-            "robust_ci95": list(wilson_interval(robust, n)) if robust is not None else None,
-            "hrs": hrs(clean_acc, robust_acc) if robust_acc is not None else None,
-            "n_correct": correct,
-            "n_robust": robust,
-        }
+    def examples(self, lanes, chain: bool) -> list[dict]:
+        names = ["clean", *self.stage_names]
+
+        def stage(number) -> str | None:
+            return names[int(number)] if number > 0 else None
+
+        rows = []
+        for p in range(len(self.indices)):
+            row = {"index": int(self.indices[p]), "label": int(self.labels[p]), "clean_pred": int(self.clean_pred[p]),
+                   "clean_correct": bool(self.correct[p]), "broken_by": stage(self.broken_at[p]),
+                   "adv_pred": int(self.adv_pred[p]) if self.broken_at[p] > 0 else None}
+            if not chain:
+                row["broken_by_attack"] = {lane[0][0].name: stage(at[p]) for lane, at in zip(lanes, self.lane_broken_at)}
+            rows.append(row)
+        return rows
 
     def timings(self, wall: float) -> dict:
         """Compute time summed over the logged batches (so a resumed run reports the whole evaluation, however
