@@ -2,7 +2,7 @@
 
 Subcommands live in sibling modules and are imported only when invoked, so ``robench --help`` never imports
 torch. A :class:`~robench.errors.RobenchError` raised anywhere becomes one ``error:`` line and one ``hint:``
-line on stderr with exit code 1.
+line on stderr with exit code 1; a malformed command line gets the same two lines with exit code 2.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ class LazyGroup(click.Group):
             fail(err)
 
 
-def fail(err: RobenchError) -> None:
+def fail(err: RobenchError, code: int = 1) -> None:
     click.secho(f"error: {err.message}", fg="red", err=True)
     if err.hint:
         click.echo(f"hint: {err.hint}", err=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,9 +83,18 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool) -> None:
 
 def main() -> None:
     try:
-        cli(prog_name="robench")
+        sys.exit(cli.main(prog_name="robench", standalone_mode=False))
     except RobenchError as err:
         fail(err)
-    except KeyboardInterrupt:
+    except click.UsageError as err:
+        command = err.ctx.command_path if err.ctx is not None else "robench"
+        fail(RobenchError(err.format_message(), hint=f"see `{command} --help`"), code=2)
+    except click.ClickException as err:
+        fail(RobenchError(err.format_message()), code=err.exit_code)
+    except OSError as err:
+        # a path the operating system refused (permissions, a full disk, a file where a folder should be)
+        where = f" ({err.filename})" if err.filename else ""
+        fail(RobenchError(f"{err.strerror or err}{where}", hint="check that the path exists, is writable and has space"))
+    except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("interrupted: completed batches are saved; run the same command again to resume.", err=True)
         sys.exit(130)

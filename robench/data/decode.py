@@ -55,11 +55,14 @@ def default_workers() -> int:
 def _decode_chunk(paths: list[str], size: tuple[int, int], transform: ResizeCrop | None) -> np.ndarray:
     out = np.empty((len(paths), size[0], size[1], 3), dtype=np.uint8)
     for i, path in enumerate(paths):
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            if transform is not None:
-                image = transform(image)
-            array = np.asarray(image)
+        try:
+            with Image.open(path) as image:
+                image = image.convert("RGB")
+                if transform is not None:
+                    image = transform(image)
+                array = np.asarray(image)
+        except OSError as err:  # Pillow's messages ("image file is truncated") do not name the file
+            raise ValueError(f"{path}: {err}") from None
         if array.shape[:2] != size:
             raise ValueError(f"{path} is {array.shape[1]}x{array.shape[0]}, expected {size[1]}x{size[0]}")
         out[i] = array

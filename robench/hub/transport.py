@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx2
 from huggingface_hub import CommitOperationAdd, HfApi, constants, get_cached_repo_tree, snapshot_download
+from huggingface_hub.utils import build_hf_headers, get_session
 from huggingface_hub.errors import (
     CachedRepoTreeNotFoundError,
     HfHubHTTPError,
@@ -28,6 +29,7 @@ from huggingface_hub.errors import (
 )
 
 from robench import __version__
+from robench.data.datasets import get_dataset
 from robench.errors import RobenchError
 from robench.hub.card import validate_card, write_card
 from robench.zoo.checkpoint import (
@@ -39,7 +41,7 @@ from robench.zoo.checkpoint import (
     read_config,
     verify_files,
 )
-from robench.zoo.registry import canonical_name, resolve_dataset
+from robench.zoo.registry import canonical_name
 from robench.zoo.sources import validate_namespace, validate_repo_id
 
 logger = logging.getLogger(__name__)
@@ -74,7 +76,7 @@ def hub_org() -> str:
 def hub_repo_for(name: str, dataset: str) -> str:
     """The Hub repo of a zoo entry's weights: ``{ROBENCH_HUB_ORG or robench}/robench-{name}-{dataset}``, with
     the canonical zoo and data-set names (so aliases map to the same repo)."""
-    return validate_repo_id(f"{hub_org()}/robench-{canonical_name(name)}-{resolve_dataset(dataset)}")
+    return validate_repo_id(f"{hub_org()}/robench-{canonical_name(name)}-{get_dataset(dataset).name}")
 
 
 def push(
@@ -180,6 +182,9 @@ def list_repos(org: str | None = None) -> list[RepoSummary]:
     org = org or hub_org()
     validate_namespace(org)
     with _hub_errors(f"listing {org}"):
+        # list_models retries a refused connection for half a minute; one plain request first fails at once
+        get_session().get(f"{constants.ENDPOINT}/api/models", params={"author": org, "limit": 1},
+                          headers=build_hf_headers(library_name="robench", library_version=__version__))
         models = list(_api().list_models(author=org))
     return [
         RepoSummary(m.id, m.sha, m.last_modified, m.private, tuple(m.tags or ()))
