@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from robench.data import (
+    DATASETS,
     Augment,
     TensorSplit,
     ThreatModel,
@@ -66,8 +67,9 @@ def test_unknown_dataset_lists_known_ones():
 def test_specs():
     c10, c100 = get_dataset("cifar10"), get_dataset("cifar100")
     assert c10.classes[0] == "airplane" and c10.classes[9] == "truck" and len(c10.classes) == 10
-    assert c10.mean == (0.4914, 0.4822, 0.4465) and c10.std == (0.2470, 0.2435, 0.2616)
-    assert c100.mean == (0.5071, 0.4865, 0.4409) and c100.std == (0.2673, 0.2564, 0.2762)
+    assert c10.mean == (0.49139968, 0.48215827, 0.44653124) and c10.std == (0.24703233, 0.24348505, 0.26158768)
+    assert c100.mean[0] == 0.5070751592371323 and c100.std[2] == 0.27615047132568404
+    assert all(spec.normalization.source for spec in DATASETS.values())
     assert len(c100.classes) == 100 and list(c100.classes) == sorted(c100.classes)
     assert get_dataset("imagenet").image_size == (3, 224, 224)
     assert get_dataset("tiny-imagenet").image_size == (3, 64, 64)

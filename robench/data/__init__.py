@@ -8,6 +8,7 @@
 from robench.data.datasets import (
     DATASETS,
     DatasetSpec,
+    Normalization,
     ThreatModel,
     get_dataset,
     list_datasets,
@@ -33,6 +34,7 @@ __all__ = [
     "NO_AUGMENT",
     "Augment",
     "DatasetSpec",
+    "Normalization",
     "PreparedSplit",
     "SplitStatus",
     "TensorSplit",

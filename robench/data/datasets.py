@@ -1,7 +1,10 @@
-"""Data set specifications and threat-model presets.
+"""Data set specifications, normalisation constants and threat-model presets.
 
 A :class:`DatasetSpec` holds the facts robench needs about a data set (classes, input size, normalisation
-statistics, official split sizes) and the threat models its leaderboards use. Nothing here touches the disk.
+constants, official split sizes) and the threat models its leaderboards use. Normalisation constants are
+:class:`Normalization` sets copied digit for digit from the authors' code, each naming the file it comes from: a
+model normalising with other digits than its weights were trained with gives other logits. Nothing here touches
+the disk.
 """
 
 from __future__ import annotations
@@ -89,23 +92,85 @@ L2_05 = ThreatModel("L2", 0.5, "0.5")
 
 
 @dataclass(frozen=True)
+class Normalization:
+    """Per-channel ``mean`` and ``std`` of ``(x - mean) / std`` on inputs in [0, 1], and the file they come from."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    source: str
+
+
+# The DARTS family's CIFAR-10 statistics, in the same digits in every code base that trains or evaluates it.
+DARTS_CIFAR10 = Normalization(
+    (0.49139968, 0.48215827, 0.44653124),
+    (0.24703233, 0.24348505, 0.26158768),
+    "quark0/darts cnn/utils.py CIFAR_MEAN, CIFAR_STD (identical in chenxin061/pdarts, yuhuixu1993/PC-DARTS, "
+    "nutellamok/advrush and fyqsama/ARNAS utils.py, and in tdchaitanya/nas-robustness darts/pdarts/pcdarts utils)",
+)
+# nas-robustness's attack scripts (cifar/*-nas.py --cifar100) normalise CIFAR-100 with these.
+NAS_ROBUSTNESS_CIFAR100 = Normalization(
+    (0.5070751592371323, 0.48654887331495095, 0.4409178433670343),
+    (0.2673342858792401, 0.2564384629170883, 0.27615047132568404),
+    "tdchaitanya/nas-robustness cifar/darts-nas.py, pdarts-nas.py, pcdarts-nas.py (--cifar100 test transform)",
+)
+# P-DARTS trains and evaluates CIFAR-100 with other digits than nas-robustness's.
+PDARTS_CIFAR100 = Normalization(
+    (0.5071, 0.4867, 0.4408),
+    (0.2675, 0.2565, 0.2761),
+    "chenxin061/pdarts utils.py _data_transforms_cifar100 (train_cifar.py --cifar100)",
+)
+IMAGENET_STATS = Normalization(
+    (0.485, 0.456, 0.406),
+    (0.229, 0.224, 0.225),
+    "quark0/darts cnn/test_imagenet.py (torchvision's ImageNet statistics)",
+)
+# The only authors' code that normalises Tiny-ImageNet (DARTS trained on it) uses the ImageNet statistics.
+TINY_IMAGENET_STATS = Normalization(
+    IMAGENET_STATS.mean,
+    IMAGENET_STATS.std,
+    "tdchaitanya/nas-robustness tiny-imagenet/train_darts.py and darts-nas.py (ImageNet statistics)",
+)
+# No authors' code normalises SVHN (RobNet, AdvRush and ARNAS feed it in [0, 1]).
+SVHN_STATS = Normalization(
+    (0.4377, 0.4438, 0.4728),
+    (0.1980, 0.2010, 0.1970),
+    "robench's choice: the commonly quoted SVHN training-split statistics (no authors' code normalises SVHN)",
+)
+# robench's packaged resnet18_small-cifar10 checkpoint was trained with these (they are in its config.json).
+ROBENCH_ROUNDED_CIFAR10 = Normalization(
+    (0.4914, 0.4822, 0.4465),
+    (0.2470, 0.2435, 0.2616),
+    "robench 0.1: the CIFAR-10 statistics rounded to four digits, as its packaged resnet18_small was trained",
+)
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """What robench knows about a data set before reading it.
 
     ``classes`` is ``None`` when the class list comes with the data (Tiny-ImageNet's ``wnids.txt``, ImageNet's
     synset list); ``split_sizes`` are the official image counts; ``threat_models[0]`` is the default preset.
+    ``normalization`` is what a model built for the data set normalises with unless its zoo entry names the
+    constants of its own authors' code.
     """
 
     name: str
     num_classes: int
     image_size: tuple[int, int, int]
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    normalization: Normalization
     split_sizes: dict[str, int]
     threat_models: tuple[ThreatModel, ...]
     classes: tuple[str, ...] | None = None
     aliases: tuple[str, ...] = ()
     split_aliases: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return self.normalization.mean
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return self.normalization.std
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -145,8 +210,7 @@ DATASETS: dict[str, DatasetSpec] = {
             name="cifar10",
             num_classes=10,
             image_size=(3, 32, 32),
-            mean=(0.4914, 0.4822, 0.4465),
-            std=(0.2470, 0.2435, 0.2616),
+            normalization=DARTS_CIFAR10,
             split_sizes={"train": 50_000, "test": 10_000},
             threat_models=(LINF_8, L2_05),
             classes=CIFAR10_CLASSES,
@@ -156,8 +220,7 @@ DATASETS: dict[str, DatasetSpec] = {
             name="cifar100",
             num_classes=100,
             image_size=(3, 32, 32),
-            mean=(0.5071, 0.4865, 0.4409),
-            std=(0.2673, 0.2564, 0.2762),
+            normalization=NAS_ROBUSTNESS_CIFAR100,
             split_sizes={"train": 50_000, "test": 10_000},
             threat_models=(LINF_8,),
             classes=CIFAR100_CLASSES,
@@ -167,8 +230,7 @@ DATASETS: dict[str, DatasetSpec] = {
             name="svhn",
             num_classes=10,
             image_size=(3, 32, 32),
-            mean=(0.4377, 0.4438, 0.4728),
-            std=(0.1980, 0.2010, 0.1970),
+            normalization=SVHN_STATS,
             split_sizes={"train": 73_257, "test": 26_032},
             threat_models=(LINF_8,),
             classes=SVHN_CLASSES,
@@ -177,8 +239,7 @@ DATASETS: dict[str, DatasetSpec] = {
             name="tiny-imagenet",
             num_classes=200,
             image_size=(3, 64, 64),
-            mean=(0.4802, 0.4481, 0.3975),
-            std=(0.2770, 0.2691, 0.2821),
+            normalization=TINY_IMAGENET_STATS,
             split_sizes={"train": 100_000, "test": 10_000},
             threat_models=(LINF_8,),
             aliases=("tiny-imagenet-200", "tinyimagenet"),
@@ -188,11 +249,10 @@ DATASETS: dict[str, DatasetSpec] = {
             name="imagenet",
             num_classes=1000,
             image_size=(3, 224, 224),
-            mean=(0.485, 0.456, 0.406),
-            std=(0.229, 0.224, 0.225),
+            normalization=IMAGENET_STATS,
             split_sizes={"test": 50_000},
             threat_models=(LINF_4,),
-            aliases=("imagenet-1k", "ilsvrc2012"),
+            aliases=("imagenet-1k", "in1k", "ilsvrc2012"),
             split_aliases={"val": "test"},
         ),
     )

@@ -10,6 +10,8 @@ Every model takes inputs in [0,1] (normalisation is a layer inside), returns log
 ``(logits, aux_logits | None)`` from ``forward_train``, and carries ``model.robench_cfg``.
 """
 
+from robench.data.datasets import DATASETS
+
 # Importing the model modules registers their entry points; weights/ registers the entries of packaged checkpoints.
 from robench.zoo import baselines, darts, ensemble, robnet, weights  # noqa: F401
 from robench.zoo.config import ModelConfig
@@ -23,7 +25,7 @@ from robench.zoo.genotypes import (
     genotype_from_str,
 )
 from robench.zoo.importers import export_original, load_original
-from robench.zoo.registry import DATASETS, ModelEntry, get_entry, is_model, list_models, register_model
+from robench.zoo.registry import ModelEntry, get_entry, is_model, list_models, register_model
 
 __all__ = [
     "ArnasGenotype",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from robench.data.datasets import PDARTS_CIFAR100
 from robench.errors import RobenchError
 from robench.zoo.genotypes import (
     ADVRUSH,
@@ -346,7 +347,7 @@ def darts_v2(
     paper="chen2019pdarts",
     licence="Huawei non-commercial, evaluation only (chenxin061/pdarts)",
     datasets=_WITH_IMAGENET,
-    normalization=NORMALIZE_DATASET,
+    normalization={"cifar100": PDARTS_CIFAR100},
     aliases=("p_darts",),
 )
 def pdarts(

@@ -12,7 +12,8 @@ from torch import nn
 
 from robench.errors import RobenchError
 from robench.zoo.config import ModelConfig
-from robench.zoo.registry import DATASETS, ModelEntry, canonical_name, get_entry
+from robench.data.datasets import DATASETS
+from robench.zoo.registry import ModelEntry, canonical_name, get_entry
 from robench.zoo.reported import Reported
 
 
@@ -50,7 +51,7 @@ def create_model(name: str, dataset: str = "cifar10", **overrides: Any) -> nn.Mo
     if genotype is not None:
         model_args["genotype"] = genotype.to_str()
     num_classes = kwargs.get("num_classes", DATASETS[dataset].num_classes)
-    img_size = kwargs.get("img_size", DATASETS[dataset].img_size)
+    img_size = kwargs.get("img_size", DATASETS[dataset].image_size[1])
     model.robench_cfg = ModelConfig(
         architecture=entry.name,
         dataset=dataset,
@@ -93,6 +94,7 @@ class ModelInfo:
     arch_id: str | None
     mean: tuple[float, ...] | None
     std: tuple[float, ...] | None
+    normalization_source: str | None  # the authors' file the default constants come from
     model_args: dict[str, Any]
     reported: tuple[Reported, ...]
     pretrained_datasets: tuple[str, ...]
@@ -105,6 +107,7 @@ def info(name: str, dataset: str | None = None) -> ModelInfo:
     dataset = entry.check_dataset(dataset) if dataset is not None else next(iter(entry.datasets))
     model = create_model(entry.name, dataset)
     cfg: ModelConfig = model.robench_cfg
+    normalization = entry.normalization_for(dataset)
     aux = None
     if entry.has_auxiliary_head:
         aux = count_parameters(
@@ -126,6 +129,7 @@ def info(name: str, dataset: str | None = None) -> ModelInfo:
         arch_id=cfg.arch_id,
         mean=cfg.mean,
         std=cfg.std,
+        normalization_source=None if normalization is None else normalization.source,
         model_args=dict(cfg.model_args),
         reported=entry.reported,
         pretrained_datasets=entry.pretrained_datasets,

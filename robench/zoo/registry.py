@@ -16,53 +16,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from robench.data.datasets import DATASETS, Normalization, get_dataset
 from robench.errors import RobenchError
 from robench.zoo.reported import REPORTED, Reported
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
 NORMALIZE_NONE = "none"  # inputs in [0,1] go straight in (adversarially trained RobNet / AdvRush / ARNAS)
-NORMALIZE_DATASET = "dataset"  # the data set's mean/std inside the model (clean-trained baselines)
-
-
-@dataclass(frozen=True)
-class DatasetDefaults:
-    """What a data set fixes for a model built for it."""
-
-    name: str
-    num_classes: int
-    img_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    aliases: tuple[str, ...] = ()
-
-
-DATASETS: dict[str, DatasetDefaults] = {
-    d.name: d
-    for d in (
-        DatasetDefaults("cifar10", 10, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), ("cifar-10",)),
-        DatasetDefaults("cifar100", 100, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), ("cifar-100",)),
-        DatasetDefaults("svhn", 10, 32, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
-        DatasetDefaults(
-            "tiny-imagenet",
-            200,
-            64,
-            (0.4802, 0.4481, 0.3975),
-            (0.2302, 0.2265, 0.2262),
-            ("tiny-imagenet-200", "tinyimagenet", "tiny_imagenet"),
-        ),
-        DatasetDefaults("imagenet", 1000, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), ("imagenet-1k", "in1k")),
-    )
-}
-
-
-def resolve_dataset(name: str) -> str:
-    """The canonical data-set name for ``name`` or one of its aliases."""
-    key = str(name).strip().lower()
-    for d in DATASETS.values():
-        if key == d.name or key in d.aliases:
-            return d.name
-    raise RobenchError(f"unknown data set {name!r}", f"known data sets: {', '.join(DATASETS)}")
+NORMALIZE_DATASET = "dataset"  # the data set's constants inside the model (clean-trained networks)
+# An entry whose authors normalise some data set with other digits than robench.data's names them per data set:
+# register_model(normalization={"cifar100": PDARTS_CIFAR100}) normalises those, and the others as the data set does.
 
 
 @dataclass(frozen=True)
@@ -76,6 +39,7 @@ class ModelEntry:
     licence: str  # licence of the original code / weights
     datasets: Mapping[str, Mapping[str, Any]] = field(hash=False)  # data set -> default builder arguments
     normalization: str = NORMALIZE_NONE
+    own_normalization: Mapping[str, Normalization] = field(default_factory=dict, hash=False)  # data set -> authors'
     aliases: tuple[str, ...] = ()
     reported: tuple[Reported, ...] = ()
     weights: Mapping[str, str] = field(default_factory=dict, hash=False)  # data set -> packaged weight directory
@@ -91,7 +55,7 @@ class ModelEntry:
         return "auxiliary" in self.parameters
 
     def check_dataset(self, dataset: str) -> str:
-        dataset = resolve_dataset(dataset)
+        dataset = get_dataset(dataset).name
         if dataset not in self.datasets:
             raise RobenchError(
                 f"{self.name} has no {dataset} configuration",
@@ -104,17 +68,24 @@ class ModelEntry:
         normalisation (only those the entry point takes), then the entry's own per-data-set settings."""
         dataset = self.check_dataset(dataset)
         spec = DATASETS[dataset]
-        normalized = self.normalization == NORMALIZE_DATASET
+        normalization = self.normalization_for(dataset)
         args: dict[str, Any] = {
             "num_classes": spec.num_classes,
-            "img_size": spec.img_size,
-            "mean": spec.mean if normalized else None,
-            "std": spec.std if normalized else None,
+            "img_size": spec.image_size[1],
+            "mean": None if normalization is None else normalization.mean,
+            "std": None if normalization is None else normalization.std,
         }
         accepted = self.parameters
         args = {k: v for k, v in args.items() if k in accepted}
         args.update(self.datasets[dataset])
         return args
+
+    def normalization_for(self, dataset: str) -> Normalization | None:
+        """The constants the entry normalises ``dataset`` with by default (None: inputs stay in [0, 1])."""
+        dataset = self.check_dataset(dataset)
+        if self.normalization == NORMALIZE_NONE:
+            return None
+        return self.own_normalization.get(dataset, DATASETS[dataset].normalization)
 
     def weights_dir(self, dataset: str) -> Path | None:
         """The packaged checkpoint directory for ``dataset``, when the entry declares one and it is installed."""
@@ -142,21 +113,28 @@ def register_model(
     paper: str,
     licence: str,
     datasets: Mapping[str, Mapping[str, Any]],
-    normalization: str = NORMALIZE_NONE,
+    normalization: str | Mapping[str, Normalization] = NORMALIZE_NONE,
     aliases: tuple[str, ...] = (),
     weights: Mapping[str, str] | None = None,
 ):
     """Register the decorated entry point under its function name. Reported numbers come from
-    :data:`robench.zoo.reported.REPORTED` under the same name."""
+    :data:`robench.zoo.reported.REPORTED` under the same name. ``normalization`` is NORMALIZE_NONE,
+    NORMALIZE_DATASET, or a mapping from data sets to the authors' own constants (the other data sets normalise
+    with the data set's)."""
+    own: dict[str, Normalization] = {}
+    if isinstance(normalization, Mapping):
+        own, normalization = dict(normalization), NORMALIZE_DATASET
+        if not all(isinstance(v, Normalization) for v in own.values()):
+            raise ValueError("per-data-set normalisation must map data sets to Normalization constants")
     if normalization not in (NORMALIZE_NONE, NORMALIZE_DATASET):
-        raise ValueError(f"normalization must be {NORMALIZE_NONE!r} or {NORMALIZE_DATASET!r}")
+        raise ValueError(f"normalization must be {NORMALIZE_NONE!r}, {NORMALIZE_DATASET!r} or a mapping")
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         name = fn.__name__
         if name in _ENTRIES or name in _ALIASES:
             raise ValueError(f"model {name!r} is registered twice")
-        for dataset in datasets:
-            if dataset not in DATASETS:
+        for dataset in (*datasets, *own):
+            if dataset not in datasets or dataset not in DATASETS:
                 raise ValueError(f"{name}: unknown data set {dataset!r}")
         entry = ModelEntry(
             name=name,
@@ -166,6 +144,7 @@ def register_model(
             licence=licence,
             datasets=MappingProxyType({d: MappingProxyType(dict(a)) for d, a in datasets.items()}),
             normalization=normalization,
+            own_normalization=MappingProxyType(own),
             aliases=tuple(aliases),
             reported=REPORTED.get(name, ()),
             weights=MappingProxyType(dict(weights or {})),

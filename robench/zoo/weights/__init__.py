@@ -24,11 +24,12 @@ from timm.models.resnet import BasicBlock, make_blocks
 from timm.models.resnet import ResNet as TimmResNet
 from torch import nn
 
+from robench.data.datasets import ROBENCH_ROUNDED_CIFAR10
 from robench.zoo.baselines import ResNet, _small_image_conv
 from robench.zoo.darts import NetworkCIFAR, advrush
 from robench.zoo.genotypes import ADVRUSH, ROBNET_FREE, DartsGenotype, RobNetGenotype
 from robench.zoo.layers import Normalize, Stats
-from robench.zoo.registry import NORMALIZE_DATASET, register_model
+from robench.zoo.registry import register_model
 from robench.zoo.robnet import RobNet, robnet_free
 
 # The RobNet-free cells kept by robnet_free_small: two normal cells per stage plus both reduction cells.
@@ -74,7 +75,8 @@ def robnet_free_small(genotype: RobNetGenotype | str = ROBNET_FREE_SMALL, C: int
 
 
 @register_model(family="resnet", paper="he2016resnet", licence=_LICENCE, datasets=_CIFAR10,
-                normalization=NORMALIZE_DATASET, weights={"cifar10": "resnet18_small-cifar10"})  # fmt: skip
+                normalization={"cifar10": ROBENCH_ROUNDED_CIFAR10},
+                weights={"cifar10": "resnet18_small-cifar10"})  # fmt: skip
 def resnet18_small(width: int = 16, num_classes: int = 10, mean: Stats = None, std: Stats = None) -> SlimResNet:
     """ResNet-18 at base width 16, fast-AT l_inf 8/255 on CIFAR-10 (robench weights)."""
     return SlimResNet(width, (2, 2, 2, 2), num_classes=num_classes, mean=mean, std=std)
