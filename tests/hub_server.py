@@ -541,7 +541,7 @@ def result_record(
         "model": {"name": "darts_v2", "weights_sha256": weights_sha256},
         "dataset": {"name": "cifar10", "split": "test", "n_examples": 16, "seed": 0, "subset_sha256": "0" * 64},
         "threat_model": {"norm": "Linf", "eps": 8 / 255, "eps_text": "8/255"},
-        "attacks": [{"name": "apgd-ce", "library": "pyautoattack"}, {"name": "apgd-t", "library": "pyautoattack"}],
+        "attacks": [{"name": name, "library": "pyautoattack"} for name in per_attack],
         "config_sha256": "1" * 64,
         "metrics": {"clean_accuracy": clean, "robust_accuracy": robust, "per_attack": per_attack},
         "environment": {"torch": "2.14.1"},

@@ -88,8 +88,9 @@ def test_both_validators_reject_a_broken_model_index(checkpoint, hub):
         (lambda r: r["model"].update(weights_sha256="f" * 64), "measured on weights sha256 f"),
         (lambda r: r.update(kind="reported"), "'reported' record"),
         (lambda r: r.update(schema="robench.transfer/1"), "is not a robench.result/1 record"),
-        (lambda r: r["metrics"].update(clean_accuracy=81.25), "clean_accuracy=81.25 is not a fraction"),
-        (lambda r: r["metrics"]["per_attack"].update({"square": -0.1}), "square=-0.1 is not a fraction"),
+        (lambda r: r["metrics"].update(clean_accuracy=81.25), "metrics.clean_accuracy: 81.25 is greater than the maximum"),
+        (lambda r: r["metrics"]["per_attack"].update({"square": -0.1}), "per_attack.square: -0.1 is less than the minimum"),
+        (lambda r: r["metrics"].update(robust_accuracy=0.9), "robust_accuracy 0.9000 exceeds clean_accuracy"),
     ],
 )
 def test_records_that_do_not_describe_these_weights_are_refused(checkpoint, change, message):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,12 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from robench.errors import RobenchError
+from robench.evaluate.records import SCHEMA_ID as RESULT_SCHEMA
+from robench.evaluate.records import validate_record
 from robench.hub.citations import paper_for
+from robench.rundir import atomic_write
 from robench.zoo.checkpoint import CARD_NAME, DEFAULT_LICENSE, WEIGHTS_NAME, read_config, verify_files
 
-RESULT_SCHEMA = "robench.result/1"
 TASK_TYPE = "image-classification"
 BASE_TAGS = ("image-classification", "adversarial-robustness", "robench")
 
@@ -92,16 +93,7 @@ def write_card(checkpoint_dir: str | Path, results: list[dict], *, repo_id: str 
     """Render the card and write it atomically as the checkpoint's README.md."""
     directory = Path(checkpoint_dir).expanduser()
     text = render_card(directory, results, repo_id=repo_id)
-    fd, tmp = tempfile.mkstemp(prefix=f".{CARD_NAME}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, directory / CARD_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return directory / CARD_NAME
+    return atomic_write(directory / CARD_NAME, text)
 
 
 def validate_card(text: str) -> dict[str, Any]:
@@ -179,28 +171,16 @@ def _row(record: dict, where: str, weights_sha256: str) -> ResultRow:
             f"{where} is a {record.get('kind')!r} record; a card shows only numbers measured on its own weights",
             hint="evaluate this checkpoint with `robench eval` and pass that record",
         )
-    measured_sha = (record.get("model") or {}).get("weights_sha256")
+    validate_record(record, where)
+    measured_sha = record["model"]["weights_sha256"]
     if measured_sha != weights_sha256:
         raise RobenchError(
             f"{where} was measured on weights sha256 {measured_sha}, but this checkpoint's are {weights_sha256}",
             hint="evaluate this checkpoint (robench eval local-dir:DIR) and pass the new record",
         )
-    metrics, dataset, threat_model = (
-        record.get("metrics") or {},
-        record.get("dataset") or {},
-        record.get("threat_model") or {},
-    )
-    clean, robust = metrics.get("clean_accuracy"), metrics.get("robust_accuracy")
+    metrics, dataset, threat_model = record["metrics"], record["dataset"], record["threat_model"]
+    clean, robust = metrics["clean_accuracy"], metrics.get("robust_accuracy")
     per_attack = metrics.get("per_attack") or {}
-    for label, value in (("clean_accuracy", clean), ("robust_accuracy", robust), *per_attack.items()):
-        if value is None and label != "clean_accuracy":
-            continue
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
-            raise RobenchError(
-                f"{where}: accuracy {label}={value!r} is not a fraction in [0, 1]", hint="regenerate the record"
-            )
-    if not isinstance(dataset.get("name"), str) or not isinstance(threat_model.get("norm"), str):
-        raise RobenchError(f"{where} lacks dataset.name or threat_model.norm", hint="regenerate the record")
     eps_text = threat_model.get("eps_text") or f"{threat_model.get('eps')}"
     threat = "clean" if threat_model["norm"] == "none" else f"{threat_model['norm']}, eps={eps_text}"
     return ResultRow(
