@@ -217,3 +217,10 @@ def test_packaged_weights_go_through_load_checkpoint(monkeypatch, tmp_path):
     fake.load_checkpoint = lambda directory, device=None: create_model("racl", C=8)
     with pytest.raises(RobenchError, match="holds a racl model, not advrush"):
         load("advrush", checkpoint=tmp_path / "advrush-cifar10", device="cpu")
+
+
+@pytest.mark.parametrize("name", [None, 3, ["advrush"]])
+def test_load_refuses_a_name_that_is_not_a_string(name):
+    with pytest.raises(RobenchError, match="a model name is a string") as info:
+        load(name)
+    assert "robench list" in info.value.hint

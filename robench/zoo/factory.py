@@ -172,6 +172,11 @@ def load(
     - ``pretrained=True``: the weights packaged for (name, dataset); an error if there are none.
     - ``pretrained=False``: random initialisation.
     """
+    if not isinstance(name, str):
+        raise RobenchError(
+            f"a model name is a string, got {name!r}",
+            "give a zoo name (`robench list` shows them), hf-hub:<org>/<name> or local-dir:<path>",
+        )
     device = resolve_device(device)
     if ":" in name:
         if checkpoint is not None:

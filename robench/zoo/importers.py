@@ -1,17 +1,20 @@
 """Import the original authors' checkpoints into zoo models, strictly, and export zoo models back to them.
 
-Reading is safe (``torch.load(weights_only=True)``: tensors only, never arbitrary pickled objects). Accepted
-forms: a bare state_dict or ``{'state_dict': ..., 'epoch': ..., 'optimizer': ...}``; keys with the ``module.``
-prefix of (Distributed)DataParallel saves; ``auxiliary_head.*`` tensors, dropped when the model is built without
-the head; RobNet's SVHN checkpoints, whose classifier has 100 rows, sliced to the 10 digit classes. Anything
-else that differs is an error naming the missing, unexpected and mis-shaped keys; nothing is loaded partially.
+Reading is safe: :mod:`robench.zoo.safe_pickle` rebuilds the tensors and turns every other pickled object (RobNets'
+``lr_scheduler`` object, a numpy scalar, anything a ``__reduce__`` names) into an inert placeholder, so nothing the
+file names is imported or run. Accepted forms: a bare state_dict or ``{'state_dict': ..., 'epoch': ...,
+'optimizer': ...}``; keys all carrying the ``module.`` prefix of (Distributed)DataParallel saves;
+``auxiliary_head.*`` tensors, dropped when the model is built without the head; RobNet's SVHN checkpoints, whose
+classifier has 100 rows, sliced to the 10 digit classes; state_dicts written before PyTorch 0.4.1 (DARTS pins
+0.3.1), which have no BatchNorm ``num_batches_tracked``; floating-point tensors of another precision than the
+model's, converted to it. Each adaptation is logged. Anything else that differs, and any NaN or infinite value,
+is an error naming the keys; nothing is loaded partially.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
-import re
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,19 +25,24 @@ import torch
 from torch import nn
 
 from robench.errors import RobenchError
+from robench.zoo import safe_pickle
 
 log = logging.getLogger(__name__)
 
 AUX_PREFIX = "auxiliary_head."
 PARALLEL_PREFIX = "module."
-_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+BATCHES_TRACKED = "num_batches_tracked"
 
 
 @dataclass(frozen=True)
 class OriginalLayout:
-    """How an original code base saves one model: which zoo architecture and data set it is, whether the
-    network carries the auxiliary head, whether the state_dict is wrapped as ``{'state_dict': ...}``, and the key
-    prefix of DataParallel saves."""
+    """How an original code base saves one model and how its evaluation script reads it back.
+
+    ``auxiliary``: the authors' network has an auxiliary head (their key layout includes it); ``wrapped``: the
+    state_dict is saved as ``{'state_dict': ...}``; ``prefix``: the key prefix of DataParallel saves; ``source``:
+    which script writes such files; ``evaluation``: the script that reads them, which at its defaults builds the
+    network without the auxiliary head and loads strictly, so :func:`export_original` writes no head by default.
+    """
 
     name: str
     architecture: str
@@ -43,46 +51,46 @@ class OriginalLayout:
     wrapped: bool
     prefix: str
     source: str
+    evaluation: str
 
+
+_DARTS_TEST = "test.py: raw state_dict into the network built without --auxiliary"
+_PGD_ATTACK = "eval/pgd_attack.py: checkpoint['state_dict'] into the network built without --auxiliary"
+_ROBNET_EVAL = "main.py --eval_only: checkpoint['state_dict']"
 
 ORIGINAL_LAYOUTS: dict[str, OriginalLayout] = {
     layout.name: layout
     for layout in (
-        OriginalLayout(
-            "darts_v1", "darts_v1", "cifar10", True, False, "", "quark0/darts, nas-robustness: raw state_dict"
-        ),
-        OriginalLayout(
-            "darts_v2", "darts_v2", "cifar10", True, False, "", "quark0/darts, nas-robustness: raw state_dict"
-        ),
-        OriginalLayout(
-            "pdarts", "pdarts", "cifar10", True, False, "", "chenxin061/pdarts, nas-robustness: raw state_dict"
-        ),
-        OriginalLayout("pcdarts", "pc_darts", "cifar10", True, False, "", "nas-robustness: raw state_dict"),
-        OriginalLayout("racl", "racl", "cifar10", True, True, "", "AdvRush code: {'epoch', 'state_dict', 'optimizer'}"),
-        OriginalLayout(
-            "advrush", "advrush", "cifar10", True, True, "", "nutellamok/advrush: {'epoch', 'state_dict', 'optimizer'}"
-        ),
-        OriginalLayout(
-            "arnas", "arnas", "cifar10", True, True, "", "fyqsama/ARNAS: {'epoch', 'state_dict', 'optimizer'}"
-        ),
-        OriginalLayout(
-            "arnas_tiny",
-            "arnas",
-            "tiny-imagenet",
-            True,
-            False,
-            PARALLEL_PREFIX,
-            "fyqsama/ARNAS Tiny-ImageNet: raw state_dict saved from nn.DataParallel",
-        ),
-        OriginalLayout(
-            "robnet_large", "robnet_large", "cifar10", False, True, "", "gmh14/RobNets: {'state_dict', ...}"
-        ),
-        OriginalLayout(
-            "robnet_large_v2", "robnet_large_v2", "cifar10", False, True, "", "gmh14/RobNets: {'state_dict', ...}"
-        ),
-        OriginalLayout("robnet_free", "robnet_free", "cifar10", False, True, "", "gmh14/RobNets: {'state_dict', ...}"),
+        OriginalLayout("darts_v1", "darts_v1", "cifar10", True, False, "",
+                       "quark0/darts, nas-robustness: raw state_dict", f"quark0/darts cnn/{_DARTS_TEST}"),
+        OriginalLayout("darts_v2", "darts_v2", "cifar10", True, False, "",
+                       "quark0/darts, nas-robustness: raw state_dict", f"quark0/darts cnn/{_DARTS_TEST}"),
+        OriginalLayout("pdarts", "pdarts", "cifar10", True, False, "",
+                       "chenxin061/pdarts, nas-robustness: raw state_dict", f"chenxin061/pdarts {_DARTS_TEST}"),
+        OriginalLayout("pcdarts", "pc_darts", "cifar10", True, False, "",
+                       "nas-robustness: raw state_dict", f"yuhuixu1993/PC-DARTS {_DARTS_TEST}"),
+        OriginalLayout("racl", "racl", "cifar10", True, True, "",
+                       "AdvRush code: {'epoch', 'state_dict', 'optimizer'}", f"nutellamok/advrush {_PGD_ATTACK}"),
+        OriginalLayout("advrush", "advrush", "cifar10", True, True, "",
+                       "nutellamok/advrush adv_train.py (no --auxiliary in its README): {'epoch', 'state_dict', "
+                       "'optimizer'}", f"nutellamok/advrush {_PGD_ATTACK}"),
+        OriginalLayout("arnas", "arnas", "cifar10", True, True, "",
+                       "fyqsama/ARNAS adv_train.py (auxiliary on): {'epoch', 'state_dict', 'optimizer'}",
+                       f"fyqsama/ARNAS ARNAS_train_eval/{_PGD_ATTACK}"),
+        OriginalLayout("arnas_tiny", "arnas", "tiny-imagenet", True, False, PARALLEL_PREFIX,
+                       "fyqsama/ARNAS Tiny-ImageNet: raw state_dict saved from nn.DataParallel",
+                       "none released: the DataParallel-wrapped network, built without the head, loading strictly"),
+        OriginalLayout("robnet_large", "robnet_large", "cifar10", False, True, "",
+                       "gmh14/RobNets main.py: {'epoch', 'best_acc', 'optimizer', 'state_dict', 'scheduler'}",
+                       f"gmh14/RobNets {_ROBNET_EVAL}"),
+        OriginalLayout("robnet_large_v2", "robnet_large_v2", "cifar10", False, True, "",
+                       "gmh14/RobNets main.py: {'epoch', 'best_acc', 'optimizer', 'state_dict', 'scheduler'}",
+                       f"gmh14/RobNets {_ROBNET_EVAL}"),
+        OriginalLayout("robnet_free", "robnet_free", "cifar10", False, True, "",
+                       "gmh14/RobNets main.py: {'epoch', 'best_acc', 'optimizer', 'state_dict', 'scheduler'}",
+                       f"gmh14/RobNets {_ROBNET_EVAL}"),
     )
-}
+}  # fmt: skip
 
 
 def get_layout(name: str) -> OriginalLayout:
@@ -100,29 +108,44 @@ def model_for_layout(name: str) -> nn.Module:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """The state_dict in an original checkpoint file, read without unpickling arbitrary objects."""
+    """The state_dict in an original checkpoint file. Only tensors are rebuilt: every other object the file pickles
+    becomes an inert placeholder, and nothing it names is imported or run (logged when there were any)."""
     path = Path(path)
     if not path.is_file():
         raise RobenchError(f"checkpoint not found: {path}", "check the path")
+    replaced: set[str] = set()
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
-        found = _UNSAFE_GLOBAL.search(str(err))
-        if found:  # e.g. a pickled lr scheduler next to the weights, as RobNet's training script saves
-            raise RobenchError(
-                f"{path} holds pickled Python objects besides tensors ({found.group(1)})",
-                "robench loads tensors only; in an environment you trust, extract the weights once: "
-                "torch.save(torch.load(p, weights_only=False)['state_dict'], 'weights.pth')",
-            ) from None
+        # torch warns about the pickled classes' source code, which is never looked at here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(
+                path, map_location="cpu", weights_only=False, pickle_module=safe_pickle, replaced=replaced
+            )
+    except Exception as err:  # a damaged pickle can fail in any of its opcodes' constructors
         raise RobenchError(
-            f"cannot read {path} as a PyTorch checkpoint ({type(err).__name__})",
+            f"cannot read {path} as a PyTorch checkpoint ({type(err).__name__}: {_first_line(err)})",
             "the file may be truncated or not a checkpoint at all (e.g. a download's HTML error page); fetch it again",
         ) from None
-    return unwrap_state_dict(obj, str(path))
+    state = unwrap_state_dict(obj, str(path), replaced)
+    if replaced:
+        log.info(
+            "importing checkpoint: %s also pickles %s; kept as inert placeholders (not imported, not run)",
+            path,
+            ", ".join(sorted(replaced)),
+        )
+    return state
 
 
-def unwrap_state_dict(obj: Any, origin: str = "checkpoint") -> dict[str, torch.Tensor]:
-    """A bare state_dict, or the ``'state_dict'`` entry of a training checkpoint."""
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "no detail"
+
+
+def unwrap_state_dict(
+    obj: Any, origin: str = "checkpoint", replaced: set[str] = frozenset()
+) -> dict[str, torch.Tensor]:
+    """A bare state_dict, or the ``'state_dict'`` entry of a training checkpoint. ``replaced`` names the pickled
+    classes read as placeholders, for the error message."""
     if isinstance(obj, Mapping) and "state_dict" in obj:
         obj = obj["state_dict"]
     if (
@@ -130,8 +153,11 @@ def unwrap_state_dict(obj: Any, origin: str = "checkpoint") -> dict[str, torch.T
         or not obj
         or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
     ):
+        others = ""
+        if replaced:
+            others = f"; it pickles {', '.join(sorted(replaced))}, which robench neither imported nor ran"
         raise RobenchError(
-            f"{origin} is neither a state_dict nor a dict with a 'state_dict' entry",
+            f"{origin} is neither a state_dict nor a dict with a 'state_dict' entry{others}",
             "save the weights with torch.save(model.state_dict(), path)",
         )
     return dict(obj)
@@ -140,10 +166,20 @@ def unwrap_state_dict(obj: Any, origin: str = "checkpoint") -> dict[str, torch.T
 def adapt_state_dict(
     model: nn.Module, state_dict: Mapping[str, torch.Tensor]
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """The documented, lossless adaptations of an original state_dict to ``model``; returns it and what was done."""
+    """The documented adaptations of an original state_dict to ``model``; returns it and what was done.
+    Raises RobenchError for what no adaptation may hide: a ``module.`` prefix on only some keys, NaN or infinite
+    values, a floating-point tensor where the model holds integers."""
     notes = []
     state = dict(state_dict)
-    if any(k.startswith(PARALLEL_PREFIX) for k in state):
+    prefixed = [k for k in state if k.startswith(PARALLEL_PREFIX)]
+    if prefixed and len(prefixed) < len(state):
+        bare = [k for k in state if not k.startswith(PARALLEL_PREFIX)]
+        raise RobenchError(
+            f"checkpoint mixes keys with and without the '{PARALLEL_PREFIX}' prefix ({len(prefixed)} with, e.g. "
+            f"{prefixed[0]}; {len(bare)} without: {_listing(bare)})",
+            "a DataParallel save prefixes every key: the file was assembled from two models or edited by hand",
+        )
+    if prefixed:
         state = {k.removeprefix(PARALLEL_PREFIX): v for k, v in state.items()}
         notes.append(f"stripped the '{PARALLEL_PREFIX}' prefix")
     aux = [k for k in state if k.startswith(AUX_PREFIX)]
@@ -157,7 +193,61 @@ def adapt_state_dict(
             if key in state and state[key].shape[0] == 100 and cfg.num_classes == 10:
                 state[key] = state[key][:10].clone()
                 notes.append(f"sliced {key} from 100 to 10 classes")
+    expected = model.state_dict()
+    notes += _fill_batches_tracked(expected, state)
+    notes += _match_precision(expected, state)
+    _check_finite(state)
     return state, notes
+
+
+def _fill_batches_tracked(expected: Mapping[str, torch.Tensor], state: dict) -> list[str]:
+    """PyTorch before 0.4.1 had no BatchNorm ``num_batches_tracked``, and its strict load_state_dict took the other
+    keys alone. Such a file lacks that buffer in every BatchNorm and nowhere else: then each is set to 0 (what
+    today's BatchNorm does for a version-1 state_dict; eval-mode outputs never read it). A file lacking it in only
+    some layers was not written that way and is left to the strict check."""
+    tracked = [k for k in expected if k.rsplit(".", 1)[-1] == BATCHES_TRACKED]
+    if not tracked or any(k in state for k in tracked):
+        return []
+    for key in tracked:
+        state[key] = torch.zeros_like(expected[key])
+    note = f"set {BATCHES_TRACKED} to 0 in all {len(tracked)} BatchNorm layers (a state_dict from before PyTorch 0.4.1)"
+    return [note]
+
+
+def _match_precision(expected: Mapping[str, torch.Tensor], state: dict) -> list[str]:
+    """Floating-point tensors saved in another precision are converted to the model's, and said so; a floating
+    tensor where the model keeps integers (or the reverse) is a real mismatch."""
+    converted: dict[tuple[torch.dtype, torch.dtype], int] = {}
+    wrong = []
+    for key, value in state.items():
+        target = expected.get(key)
+        if target is None or value.dtype == target.dtype:
+            continue
+        if value.is_floating_point() and target.is_floating_point():
+            state[key] = value.to(target.dtype)
+            converted[(value.dtype, target.dtype)] = converted.get((value.dtype, target.dtype), 0) + 1
+        else:
+            wrong.append(f"{key} ({value.dtype}, model {target.dtype})")
+    if wrong:
+        raise RobenchError(
+            f"checkpoint tensors of another kind than the model's: {_listing(wrong, 3)}",
+            "the file holds other data than these weights: check the architecture and the file",
+        )
+    return [
+        f"converted {count} {str(src).removeprefix('torch.')} tensors to {str(dst).removeprefix('torch.')}"
+        f"{' (rounded to the model precision)' if torch.finfo(src).bits > torch.finfo(dst).bits else ''}"
+        for (src, dst), count in converted.items()
+    ]
+
+
+def _check_finite(state: Mapping[str, torch.Tensor]) -> None:
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise RobenchError(
+            f"checkpoint holds NaN or infinite values in {len(bad)} tensors: {_listing(bad)}",
+            "the weights are broken (training diverged, or float64 values beyond float32's range): use another "
+            "checkpoint",
+        )
 
 
 def _listing(keys: list[str], limit: int = 5) -> str:
@@ -195,7 +285,8 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
 
 def load_original(model: nn.Module, source: str | Path | Mapping[str, Any]) -> list[str]:
     """Load an original checkpoint (a path, or an already loaded object) into ``model``, strictly.
-    Returns the adaptations made (prefix stripped, auxiliary head dropped, head sliced)."""
+    Returns the adaptations made (prefix stripped, auxiliary head dropped, head sliced, BatchNorm counters set,
+    precision converted), each also logged."""
     state = read_checkpoint(source) if isinstance(source, (str, Path)) else unwrap_state_dict(source)
     state, notes = adapt_state_dict(model, state)
     check_state_dict(model, state)
@@ -205,9 +296,14 @@ def load_original(model: nn.Module, source: str | Path | Mapping[str, Any]) -> l
     return notes
 
 
-def export_original(model: nn.Module, layout: str, path: str | Path | None = None) -> dict[str, Any]:
-    """The checkpoint object the original code reads for ``model`` (its key layout, wrapping and prefix);
-    also written to ``path`` with ``torch.save`` when given."""
+def export_original(
+    model: nn.Module, layout: str, path: str | Path | None = None, auxiliary: bool = False
+) -> dict[str, Any]:
+    """The checkpoint object the authors' evaluation script (``OriginalLayout.evaluation``) loads at its defaults:
+    their key layout, wrapping and prefix, without the auxiliary head, which none of those scripts builds unless
+    told to. ``auxiliary=True`` writes the head too (DARTS' README command ``test.py --auxiliary``, nas-robustness's
+    scripts), from a model built with it. Written to ``path`` when given, in the pre-1.6 serialisation that the
+    authors' PyTorch versions (0.3.1 to 1.2) read as well as today's."""
     spec = get_layout(layout)
     cfg = getattr(model, "robench_cfg", None)
     if cfg is None or cfg.architecture != spec.architecture:
@@ -217,14 +313,20 @@ def export_original(model: nn.Module, layout: str, path: str | Path | None = Non
             f"build the model with create_model({spec.architecture!r}, ...)",
         )
     has_aux = getattr(model, "auxiliary_head", None) is not None
-    if has_aux != spec.auxiliary:
+    if auxiliary and not (spec.auxiliary and has_aux):
         raise RobenchError(
-            f"the {layout} layout {'carries' if spec.auxiliary else 'has no'} an auxiliary head, the model "
-            f"{'has one' if has_aux else 'does not'}",
-            f"build the model with auxiliary={spec.auxiliary}",
+            f"cannot write the auxiliary head in the {layout} layout: "
+            + ("the model has none" if spec.auxiliary else "the authors' network has none"),
+            "build the model with auxiliary=True and load weights that include the head"
+            if spec.auxiliary
+            else "export without auxiliary=True",
         )
-    state = OrderedDict((spec.prefix + k, v) for k, v in model.state_dict().items())
+    state = OrderedDict(
+        (spec.prefix + k, v) for k, v in model.state_dict().items() if auxiliary or not k.startswith(AUX_PREFIX)
+    )
+    if has_aux and not auxiliary:
+        log.info("exporting %s: the auxiliary head is left out (%s)", layout, spec.evaluation)
     obj: dict[str, Any] = {"state_dict": state} if spec.wrapped else state
     if path is not None:
-        torch.save(obj, path)
+        torch.save(obj, path, _use_new_zipfile_serialization=False)
     return obj
