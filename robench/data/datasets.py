@@ -101,6 +101,8 @@ class Normalization:
 
 
 # The DARTS family's CIFAR-10 statistics, in the same digits in every code base that trains or evaluates it.
+# nas-robustness's attack scripts (cifar/*-nas.py) alone normalise with std (0.2023, 0.1994, 0.2010), not what its
+# own training utilities and the networks' authors' test.py use; robench follows the latter, the weights' own.
 DARTS_CIFAR10 = Normalization(
     (0.49139968, 0.48215827, 0.44653124),
     (0.24703233, 0.24348505, 0.26158768),

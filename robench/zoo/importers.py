@@ -153,11 +153,14 @@ def unwrap_state_dict(
         or not obj
         or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
     ):
-        others = ""
         if replaced:
-            others = f"; it pickles {', '.join(sorted(replaced))}, which robench neither imported nor ran"
+            raise RobenchError(
+                f"{origin} is neither a state_dict nor a dict with a 'state_dict' entry; it pickles "
+                f"{', '.join(sorted(replaced))}, which robench neither imported nor ran",
+                "never open this file with torch.load(weights_only=False): opened that way, it would run the code it names",
+            )
         raise RobenchError(
-            f"{origin} is neither a state_dict nor a dict with a 'state_dict' entry{others}",
+            f"{origin} is neither a state_dict nor a dict with a 'state_dict' entry",
             "save the weights with torch.save(model.state_dict(), path)",
         )
     return dict(obj)
