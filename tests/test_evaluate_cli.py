@@ -69,3 +69,15 @@ def test_eval_checkpoint_file_without_arch(tmp_path):
 def test_cli_modules_do_not_import_torch(module):
     code = f"import sys, {module}; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_transfer_writes_the_record_and_the_leaderboards_heat_map(data_root, tmp_path):
+    from robench.leaderboard.plots import read_digest, transfer_heatmap
+
+    out = tmp_path / "transfer"
+    result = CliRunner().invoke(cli, ["transfer", "resnet18_small", "advrush_small", "--attack", "fgsm",
+                                      "--n-examples", "16", "--data-dir", str(data_root), "--device", "cpu",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    record = read_record(out / "transfer.json")
+    assert read_digest(out / "transfer.png") == transfer_heatmap(record, tmp_path / "again.png")

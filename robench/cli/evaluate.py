@@ -62,7 +62,7 @@ def eval_cmd(ctx, model, dataset, attacks, threat_model, eps, n_examples, batch_
              arch, out, as_json, device, data_dir):
     """Evaluate MODEL (a zoo name, hf-hub:org/name, local-dir:PATH, a checkpoint directory or file)."""
     if attacks == ("list",):
-        from robench.evaluate.attacks import PRESETS
+        from robench.evaluate.presets import PRESETS
 
         for name, preset in PRESETS.items():
             click.echo(f"{name:<16} {preset.description}")
@@ -134,11 +134,13 @@ def transfer_cmd(models, dataset, attack, eps, n_examples, batch_size, seed, out
     if len(models) < 2:
         raise RobenchError("a transfer matrix needs at least two models", hint="robench transfer A B [C …]")
     from robench.evaluate.transfer import transfer_matrix
+    from robench.leaderboard.plots import transfer_heatmap
 
     out_dir = Path(out) if out else Path("runs") / "transfer" / re.sub(r"[^A-Za-z0-9_.-]+", "-", "+".join(models))
     result = transfer_matrix(list(models), dataset=dataset, attack=attack, n_examples=n_examples,
                              batch_size=batch_size, data_dir=data_dir, seed=seed, eps=eps, device=device,
                              out=out_dir)
+    transfer_heatmap(result.record, out_dir / "transfer.png")
     if as_json:
         click.echo(json.dumps(result.record, indent=2, sort_keys=True))
         return

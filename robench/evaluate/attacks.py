@@ -13,59 +13,21 @@ a batch, so a batch's result depends only on its content and the seed, never on 
 
 from __future__ import annotations
 
-import fnmatch
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, get_args
 
 import torch
+import torchattacks
+from pyautoattack import AutoAttack
+from pyautoattack.autoattack import AttackName
 from torch import nn
 
 from robench.data import ThreatModel, parse_eps
 from robench.errors import RobenchError
+from robench.evaluate.presets import PRESETS, list_attacks
 
 
-@dataclass(frozen=True)
-class Preset:
-    """A named attack with the settings a paper used. ``eps`` None means: the threat model's eps."""
-
-    method: str
-    params: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-
-PRESETS: dict[str, Preset] = {
-    "fgsm": Preset("fgsm", {}, "FGSM (Goodfellow et al.), one step of size eps"),
-    "ffgsm": Preset("ffgsm", {"alpha": 10 / 255}, "F-FGSM (Wong et al.): random start, one step of 10/255"),
-    "pgd10": Preset("pgd", {"alpha": 2 / 255, "steps": 10, "random_start": True},
-                    "PGD-10, step 2/255, random start (Devaguptapu et al.)"),
-    "pgd20": Preset("pgd", {"alpha": 2 / 255, "steps": 20, "random_start": True},
-                    "PGD-20, step 2/255, random start (RobNet, ARNAS)"),
-    "pgd20-advrush": Preset("pgd", {"alpha": 0.01, "steps": 20, "random_start": True},
-                            "PGD-20, step 0.01, random start (AdvRush eval; use with --eps 0.031)"),
-    "pgd100": Preset("pgd", {"alpha": 2 / 255, "steps": 100, "random_start": True},
-                     "PGD-100, step 2/255, random start (RobNet SVHN, ARNAS)"),
-    "pgd": Preset("pgd", {"alpha": 2 / 255, "steps": 10, "random_start": True}, "PGD with custom settings"),
-    "mifgsm": Preset("mifgsm", {"alpha": 2 / 255, "steps": 10, "decay": 1.0}, "MI-FGSM (Dong et al.), 10 steps"),
-    "deepfool": Preset("deepfool", {"steps": 50, "overshoot": 0.02},
-                       "DeepFool (L2, minimum norm); a point counts as broken only inside the eps-ball"),
-    "cw": Preset("cw", {"c": 1.0, "kappa": 0.0, "steps": 100, "lr": 0.01},
-                 "Carlini-Wagner L2; a point counts as broken only inside the eps-ball"),
-    "apgd10x10": Preset("apgd", {"steps": 10, "n_restarts": 10, "loss": "ce"},
-                        "AutoPGD-CE, 10 steps, 10 restarts (torchattacks; Devaguptapu et al.)"),
-    "apgd-ce": Preset("autoattack", {"version": "custom", "attacks": ["apgd-ce"]},
-                      "APGD-CE of AutoAttack (100 iterations, 1 restart)"),
-    "square": Preset("autoattack", {"version": "custom", "attacks": ["square"]},
-                     "Square attack of AutoAttack (5,000 queries)"),
-    "autoattack": Preset("autoattack", {"version": "standard"},
-                         "AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square (reference pyautoattack)"),
-    "autoattack-plus": Preset("autoattack", {"version": "plus"}, "AutoAttack plus (reference pyautoattack)"),
-    "autoattack-rand": Preset("autoattack", {"version": "rand"},
-                              "AutoAttack rand: APGD-CE, APGD-DLR with EOT 20 (randomised defences)"),
-}
-
-_AUTOATTACK_PARTS = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
-_UNBOUNDED = {"deepfool", "cw"}  # minimum-norm attacks: the runner keeps only perturbations inside the ball
-_LINF_ONLY = {"fgsm", "ffgsm", "mifgsm"}
+Stage = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -80,19 +42,60 @@ class AttackConfig:
 
     @property
     def library(self) -> str:
-        return "pyautoattack" if self.method == "autoattack" else "torchattacks"
+        return METHODS[self.method].library
 
     @property
     def bounded(self) -> bool:
-        return self.method not in _UNBOUNDED
+        return METHODS[self.method].bounded
 
     def to_record(self) -> dict:
         return {"name": self.name, "library": self.library, "method": self.method,
                 "params": {"norm": self.norm, "eps": self.eps, **self.params}}
 
 
-def list_attacks(pattern: str = "*") -> list[str]:
-    return sorted(n for n in PRESETS if fnmatch.fnmatch(n, pattern))
+@dataclass(frozen=True)
+class Method:
+    """How one kind of attack runs: the library call that builds a batch attack, the settings a user may change
+    (``pgd:steps=50``), the norms it supports, and whether it stays inside the eps-ball by construction (the
+    minimum-norm attacks do not: the runner keeps only their perturbations inside the ball)."""
+
+    library: str
+    build: Callable[[AttackConfig, nn.Module, int], Stage] | None  # None: several stages (AutoAttack's parts)
+    settings: tuple[str, ...] = ()
+    norms: tuple[str, ...] = ("Linf", "L2")
+    bounded: bool = True
+
+
+def _pgd(c: AttackConfig, model: nn.Module, seed: int) -> Stage:
+    attack = torchattacks.PGDL2 if c.norm == "L2" else torchattacks.PGD
+    return attack(model, eps=c.eps, alpha=c.params["alpha"], steps=c.params["steps"],
+                  random_start=c.params["random_start"])
+
+
+METHODS: dict[str, Method] = {
+    "fgsm": Method("torchattacks", lambda c, m, s: torchattacks.FGSM(m, eps=c.eps), norms=("Linf",)),
+    "ffgsm": Method("torchattacks", lambda c, m, s: torchattacks.FFGSM(m, eps=c.eps, alpha=c.params["alpha"]),
+                    ("alpha",), norms=("Linf",)),
+    "pgd": Method("torchattacks", _pgd, ("alpha", "steps", "random_start")),
+    "mifgsm": Method("torchattacks", lambda c, m, s: torchattacks.MIFGSM(m, eps=c.eps, **c.params),
+                     ("alpha", "steps", "decay"), norms=("Linf",)),
+    "deepfool": Method("torchattacks", lambda c, m, s: torchattacks.DeepFool(m, **c.params), ("steps", "overshoot"),
+                       bounded=False),
+    "cw": Method("torchattacks", lambda c, m, s: torchattacks.CW(m, **c.params), ("c", "kappa", "steps", "lr"),
+                 bounded=False),
+    "apgd": Method("torchattacks", lambda c, m, s: torchattacks.APGD(m, norm=c.norm, eps=c.eps, seed=s, **c.params),
+                   ("steps", "n_restarts", "loss")),
+    "autoattack": Method("pyautoattack", None, ("attacks",), norms=("Linf", "L2", "L1")),
+}
+
+AUTOATTACK_PARTS: tuple[str, ...] = get_args(AttackName)  # pyautoattack's own list of its parts
+
+
+def autoattack_parts(config: AttackConfig) -> list[str]:
+    """The parts an AutoAttack config runs, in order: its custom list, or what pyautoattack runs for its version."""
+    if config.params["version"] == "custom":
+        return list(config.params["attacks"])
+    return list(AutoAttack(nn.Identity(), version=config.params["version"]).attacks_to_run)
 
 
 def resolve_attack(spec: str, threat_model: ThreatModel) -> AttackConfig:
@@ -104,40 +107,30 @@ def resolve_attack(spec: str, threat_model: ThreatModel) -> AttackConfig:
     if name not in PRESETS:
         raise RobenchError(f"unknown attack {name!r}", hint=f"choose one of: {', '.join(list_attacks())}")
     preset = PRESETS[name]
+    method = METHODS[preset.method]
     params = dict(preset.params)
     for item in filter(None, overrides.split(",")):
         key, sep, value = item.partition("=")
-        if not sep or key.strip() not in _ALLOWED_OVERRIDES.get(preset.method, ()):
-            allowed = ", ".join(_ALLOWED_OVERRIDES.get(preset.method, ())) or "none"
-            raise RobenchError(f"bad setting {item!r} for attack {name}", hint=f"settings it takes: {allowed}")
+        if not sep or key.strip() not in method.settings:
+            raise RobenchError(f"bad setting {item!r} for attack {name}",
+                               hint=f"settings it takes: {', '.join(method.settings) or 'none'}")
         params[key.strip()] = _parse_value(key.strip(), value.strip())
     if "attacks" in params:
         parts = params["attacks"]
-        unknown = [a for a in parts if a not in _AUTOATTACK_PARTS]
+        unknown = [a for a in parts if a not in AUTOATTACK_PARTS]
         if unknown or not parts:
-            raise RobenchError(f"bad AutoAttack parts {parts}", hint=f"parts: {', '.join(_AUTOATTACK_PARTS)}")
+            raise RobenchError(f"bad AutoAttack parts {parts}", hint=f"parts: {', '.join(AUTOATTACK_PARTS)}")
         repeated = sorted({a for a in parts if parts.count(a) > 1})
         if repeated:
             # a part run twice on the same points with the same seed adds nothing, and its two stages would
             # share one name in the records
             raise RobenchError(f"AutoAttack part(s) listed twice: {', '.join(repeated)}", hint="list each part once")
         params["version"] = "custom"
-    if preset.method in _LINF_ONLY and threat_model.norm != "Linf":
-        raise RobenchError(f"{name} is an Linf attack but the threat model is {threat_model.norm}",
+    if threat_model.norm not in method.norms:
+        raise RobenchError(f"{name} supports {' and '.join(method.norms)} but the threat model is {threat_model.norm}",
                            hint="use pgd, cw, deepfool or autoattack for L2")
     return AttackConfig(name=spec.strip().lower() if overrides else name, method=preset.method,
                         norm=threat_model.norm, eps=threat_model.eps, params=params)
-
-
-_ALLOWED_OVERRIDES = {
-    "pgd": ("alpha", "steps", "random_start"),
-    "ffgsm": ("alpha",),
-    "mifgsm": ("alpha", "steps", "decay"),
-    "deepfool": ("steps", "overshoot"),
-    "cw": ("c", "kappa", "steps", "lr"),
-    "apgd": ("steps", "n_restarts", "loss"),
-    "autoattack": ("attacks",),
-}
 
 
 def _parse_value(key: str, value: str) -> Any:
@@ -158,8 +151,6 @@ def _parse_value(key: str, value: str) -> Any:
 
 # ---- stages ----------------------------------------------------------------------------------------------
 
-Stage = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
 
 @dataclass
 class NamedStage:
@@ -173,38 +164,11 @@ def build_stages(config: AttackConfig, model: nn.Module, num_classes: int, seed:
     """The batch-level callables of one attack, in the order they run."""
     if config.method == "autoattack":
         return _autoattack_stages(config, model, num_classes, seed, device)
-    attack = _torchattacks_attack(config, model, seed)
-    return [NamedStage(config.name, attack)]
-
-
-def _torchattacks_attack(config: AttackConfig, model: nn.Module, seed: int):
-    import torchattacks
-
-    p, eps = config.params, config.eps
-    if config.method == "fgsm":
-        return torchattacks.FGSM(model, eps=eps)
-    if config.method == "ffgsm":
-        return torchattacks.FFGSM(model, eps=eps, alpha=p["alpha"])
-    if config.method == "pgd" and config.norm == "L2":
-        return torchattacks.PGDL2(model, eps=eps, alpha=p["alpha"], steps=p["steps"], random_start=p["random_start"])
-    if config.method == "pgd":
-        return torchattacks.PGD(model, eps=eps, alpha=p["alpha"], steps=p["steps"], random_start=p["random_start"])
-    if config.method == "mifgsm":
-        return torchattacks.MIFGSM(model, eps=eps, alpha=p["alpha"], steps=p["steps"], decay=p["decay"])
-    if config.method == "deepfool":
-        return torchattacks.DeepFool(model, steps=p["steps"], overshoot=p["overshoot"])
-    if config.method == "cw":
-        return torchattacks.CW(model, c=p["c"], kappa=p["kappa"], steps=p["steps"], lr=p["lr"])
-    if config.method == "apgd":
-        return torchattacks.APGD(model, norm=config.norm, eps=eps, steps=p["steps"], n_restarts=p["n_restarts"],
-                                 loss=p["loss"], seed=seed)
-    raise AssertionError(f"no adapter for {config.method}")
+    return [NamedStage(config.name, METHODS[config.method].build(config, model, seed))]
 
 
 def make_autoattack(config: AttackConfig, model: nn.Module, seed: int, device: torch.device):
     """The reference AutoAttack object, configured by pyautoattack itself for the preset's version."""
-    from pyautoattack import AutoAttack
-
     version = config.params["version"]
     attacks = config.params.get("attacks") if version == "custom" else None
     return AutoAttack(model, norm=config.norm, eps=config.eps, seed=seed, version=version, attacks=attacks,

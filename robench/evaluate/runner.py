@@ -21,7 +21,7 @@ from torch import nn
 from robench.data import ThreatModel, get_dataset, load_split, parse_eps, select_subset, subset_hash
 from robench.errors import RobenchError
 from robench.evaluate import distributed
-from robench.evaluate.attacks import AttackConfig, NamedStage, build_stages, resolve_attack
+from robench.evaluate.attacks import AttackConfig, NamedStage, autoattack_parts, build_stages, resolve_attack
 from robench.evaluate.metrics import hrs, wilson_interval
 from robench.evaluate.progress_log import ProgressLog
 from robench.evaluate.provenance import count_parameters, environment, resolve_device, weights_sha256
@@ -358,7 +358,7 @@ class _Runner:
             return [Flag(**f) for f in stored["flags"]]
         positions = torch.arange(min(len(self.indices), 32))
         x, y = self._batch(positions)
-        parts = [p for c in configs if c.method == "autoattack" for p in _autoattack_parts(c)]
+        parts = [p for c in configs if c.method == "autoattack" for p in autoattack_parts(c)]
         flags = check_model(self.model, x, y, self.tm.eps, self.tm.norm, parts, min(9, num_classes - 1))
         self.log.add({"kind": "checks", "flags": [f.to_record() for f in flags]})
         return flags
@@ -496,10 +496,3 @@ class _Runner:
         many sessions it took) and the wall time of this call."""
         return {"total_seconds": sum(self.stage_seconds.values()), "stage_seconds": self.stage_seconds,
                 "session_seconds": wall}
-
-
-def _autoattack_parts(config: AttackConfig) -> list[str]:
-    version = config.params["version"]
-    return config.params["attacks"] if version == "custom" else \
-        {"standard": ["apgd-ce", "apgd-t", "fab-t", "square"], "rand": ["apgd-ce", "apgd-dlr"],
-         "plus": ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"]}[version]

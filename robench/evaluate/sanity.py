@@ -9,9 +9,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-# pairs (weaker, stronger): the stronger attack must not leave more points robust than the weaker one
-_ORDERED = [("fgsm", "pgd10"), ("fgsm", "pgd20"), ("fgsm", "pgd100"), ("pgd10", "pgd20"), ("pgd20", "pgd100"),
-            ("pgd20", "autoattack"), ("pgd100", "autoattack"), ("apgd-ce", "autoattack"), ("fgsm", "autoattack")]
+from robench.evaluate.presets import strength_pairs
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,7 @@ def check_results(per_attack: dict[str, float], chained: bool, broken_by_black_b
     """Post-attack checks on the accuracies (that none exceeds clean accuracy is a rule of the record schema)."""
     flags = []
     if not chained:
-        for weak, strong in _ORDERED:
+        for weak, strong in strength_pairs():
             if weak in per_attack and strong in per_attack and per_attack[strong] > per_attack[weak]:
                 flags.append(Flag("stronger-attack-weaker",
                                   f"{strong} leaves more points robust ({per_attack[strong]:.4f}) than {weak} "

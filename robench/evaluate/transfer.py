@@ -104,7 +104,6 @@ def transfer_matrix(
     }
     if out is not None:
         write_record(record, Path(out) / "transfer.json")
-        plot_transfer_heatmap(record, Path(out) / "transfer.png")
     return TransferResult(record)
 
 
@@ -160,34 +159,3 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: in
     for xb, yb in zip(torch.split(x, batch_size), torch.split(y, batch_size)):
         correct += (model(xb.to(device)).argmax(1).cpu() == yb).sum().item()
     return correct / len(y)
-
-
-def plot_transfer_heatmap(record: dict, path: str | Path) -> Path:
-    """A source x target heat-map of a transfer record (rows: source, columns: target), as AdvRush Table 2."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sources = [s["name"] for s in record["sources"]]
-    targets = [t["name"] for t in record["targets"]]
-    values = torch.tensor(record["matrix"]) * 100
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(targets), 1.0 + 0.7 * len(sources)), dpi=100)
-    image = ax.imshow(values.numpy(), cmap="viridis", vmin=0, vmax=100)
-    ax.set_xticks(range(len(targets)), targets, rotation=45, ha="right")
-    ax.set_yticks(range(len(sources)), sources)
-    ax.set_xlabel("target")
-    ax.set_ylabel("source")
-    for i in range(len(sources)):
-        for j in range(len(targets)):
-            ax.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center",
-                    color="white" if values[i, j] < 50 else "black", fontsize=8)
-    attack = record["attack"]["name"]
-    ax.set_title(f"transfer accuracy (%), {attack}, {record['threat_model'].get('eps_text', '')}")
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path

@@ -17,15 +17,8 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from robench.evaluate.metrics import hrs, pp_hrs
-from robench.leaderboard.naming import (
-    SINGLE_STEP,
-    attack_order,
-    dataset_order,
-    is_autoattack,
-    suite_name,
-    threat_key,
-    threat_order,
-)
+from robench.evaluate.presets import attack_order, is_autoattack, is_single_step
+from robench.leaderboard.naming import dataset_order, suite_name, threat_key, threat_order
 from robench.leaderboard.store import StoredRecord
 
 TIER_NAMES = ("AutoAttack", "iterative attacks", "single-step attacks", "no attack")
@@ -121,7 +114,7 @@ def _tier(record: dict, robust: float | None) -> int:
         return 3
     if any(is_autoattack(a) for a in attacks):
         return 0
-    if attacks and attacks <= SINGLE_STEP:
+    if attacks and all(is_single_step(a) for a in attacks):
         return 2
     return 1
 

@@ -1,4 +1,5 @@
-"""Names and labels shared by the record store and the renderers: data sets, threat models, attacks, suites.
+"""Names and labels shared by the record store and the renderers: data sets, threat models, suites (attack
+names and labels are robench.evaluate.presets')
 
 A threat model's key uses ``k/255`` when its eps is within half a unit of the third decimal of ``k/255``:
 papers write 8/255 as 0.031 (AdvRush), and numbers at the same budget belong in the same table. Each record
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from robench.evaluate.presets import attack_order
+
 DATASETS: dict[str, str] = {
     "cifar10": "CIFAR-10",
     "cifar100": "CIFAR-100",
@@ -16,26 +19,6 @@ DATASETS: dict[str, str] = {
     "tiny-imagenet": "Tiny-ImageNet",
     "imagenet": "ImageNet",
 }
-
-# canonical column order and display names; other attack names follow alphabetically, shown as they are
-ATTACKS: dict[str, str] = {
-    "fgsm": "FGSM",
-    "ffgsm": "F-FGSM",
-    "mifgsm": "MI-FGSM",
-    "pgd10": "PGD-10",
-    "pgd20": "PGD-20",
-    "pgd20-advrush": "PGD-20 (AdvRush)",
-    "pgd100": "PGD-100",
-    "deepfool": "DeepFool",
-    "cw": "C&W",
-    "apgd-ce": "APGD-CE",
-    "apgd10x10": "APGD-10x10",
-    "square": "Square",
-    "autoattack": "AA",
-    "autoattack-plus": "AA+",
-    "autoattack-rand": "AA-rand",
-}
-SINGLE_STEP = frozenset({"fgsm", "ffgsm"})
 
 _EPS_TOLERANCE = 5e-4  # half of the last decimal in "0.031"
 
@@ -86,18 +69,6 @@ def threat_label(threat_model: dict) -> str:
 def threat_order(threat_model: dict) -> tuple[str, float]:
     k = _on_grid(threat_model["eps"])
     return (threat_model["norm"], k / 255 if k else float(threat_model["eps"]))
-
-
-def attack_label(name: str) -> str:
-    return ATTACKS.get(name, name)
-
-
-def attack_order(name: str) -> tuple[int, str]:
-    return (list(ATTACKS).index(name) if name in ATTACKS else len(ATTACKS), name)
-
-
-def is_autoattack(name: str) -> bool:
-    return name == "autoattack" or name.startswith("autoattack-")
 
 
 def suite_name(record: dict) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from robench.evaluate.records import sha256_of
 from robench.leaderboard.entries import TIER_NAMES, Table
-from robench.leaderboard.naming import attack_label, dataset_label, threat_label
+from robench.evaluate.presets import attack_label
+from robench.leaderboard.naming import dataset_label, threat_label
 
 DIGEST_KEY = "robench:digest"
 PLOT_VERSION = 1  # bump when the drawing code changes, so committed plots count as stale

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from robench.evaluate.presets import attack_label, attack_order
 from robench.leaderboard.entries import TIER_NAMES, Entry, Table
-from robench.leaderboard.naming import attack_label, attack_order, dataset_label, label_rounds, threat_label
+from robench.leaderboard.naming import dataset_label, label_rounds, threat_label
 from robench.leaderboard.store import StoredRecord
 
 DASH = "–"
