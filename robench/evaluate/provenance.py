@@ -8,7 +8,6 @@ from importlib import metadata
 import torch
 from torch import nn
 
-from robench.errors import RobenchError
 from robench.zoo.checkpoint import state_dict_sha256
 
 _LIBRARIES = ("robench", "torch", "torchvision", "torchattacks", "pyautoattack", "timm", "numpy")
@@ -17,10 +16,6 @@ _LIBRARIES = ("robench", "torch", "torchvision", "torchattacks", "pyautoattack",
 def weights_sha256(model: nn.Module) -> str:
     """The weights' identity as result records cite it: the same hash a checkpoint's config.json records."""
     return state_dict_sha256(model.state_dict())
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for n, p in model.named_parameters() if "auxiliary" not in n)
 
 
 def environment(device: torch.device) -> dict:
@@ -37,15 +32,3 @@ def environment(device: torch.device) -> dict:
         env["cudnn"] = torch.backends.cudnn.version()
         env["cudnn_deterministic"] = torch.backends.cudnn.deterministic
     return env
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise RobenchError(f"unknown device {device!r}", hint="use cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RobenchError("CUDA was requested but no GPU is visible to torch", hint="use --device cpu")
-    return resolved

@@ -20,11 +20,11 @@ from torch import nn
 
 from robench.data import ThreatModel, get_dataset, load_split, parse_eps, select_subset, subset_hash
 from robench.errors import RobenchError
-from robench.evaluate import distributed
+from robench import distributed, zoo
 from robench.evaluate.attacks import AttackConfig, NamedStage, autoattack_parts, build_stages, resolve_attack
 from robench.evaluate.metrics import hrs, wilson_interval
 from robench.evaluate.progress_log import ProgressLog
-from robench.evaluate.provenance import count_parameters, environment, resolve_device, weights_sha256
+from robench.evaluate.provenance import environment, weights_sha256
 from robench.evaluate.progress_log import config_differences
 from robench.evaluate.records import SCHEMA_ID, read_record, sha256_of, validate_record, write_record
 from robench.evaluate.sanity import Flag, check_model, check_results
@@ -144,7 +144,7 @@ def evaluate(
     the same call again resumes where it stopped, and a finished evaluation is read back, never redone.
     """
     rank, world = distributed.init_from_env()
-    device = resolve_device(device or distributed.local_device())
+    device = distributed.resolve_device(device)
     # cheap validation first: a typo in an attack must not cost a model download or a data decode
     spec = get_dataset(dataset)
     tm = resolve_threat_model(dataset, threat_model, eps)
@@ -156,8 +156,6 @@ def evaluate(
 
     source = model if isinstance(model, str) else None
     if isinstance(model, str):
-        from robench import zoo
-
         model = zoo.load(model, dataset=dataset, device=device)
     was_training = model.training
     model = model.eval().to(device)
@@ -206,7 +204,7 @@ def evaluate(
         record = {
             "schema": SCHEMA_ID,
             "kind": "measured",
-            "model": {**config["model"], "source": source or "python", "params": count_parameters(model),
+            "model": {**config["model"], "source": source or "python", "params": zoo.count_parameters(model),
                       **_architecture_fields(model)},
             "dataset": config["dataset"],
             "threat_model": config["threat_model"],

@@ -16,10 +16,12 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from robench import zoo
 from robench.data import get_dataset, load_split, select_subset, subset_hash
 from robench.errors import RobenchError
 from robench.evaluate.attacks import build_stages, resolve_attack
-from robench.evaluate.provenance import environment, resolve_device, weights_sha256
+from robench.distributed import resolve_device
+from robench.evaluate.provenance import environment, weights_sha256
 from robench.evaluate.records import TRANSFER_SCHEMA_ID, sha256_of, write_record
 from robench.evaluate.runner import check_batch_size, pick_batch_size, resolve_threat_model
 from robench.rundir import atomic_write, make_dir
@@ -108,8 +110,6 @@ def transfer_matrix(
 
 
 def _load_all(models, names, dataset, device) -> tuple[list[nn.Module], list[str]]:
-    from robench import zoo
-
     if names is not None and len(names) != len(models):
         raise RobenchError(f"{len(names)} names for {len(models)} models", hint="give one name per model")
     loaded, labels = [], []

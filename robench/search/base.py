@@ -15,7 +15,7 @@ import torch
 
 from robench.data import TensorSplit, get_dataset, load_split, select_subset
 from robench.errors import RobenchError
-from robench.evaluate.provenance import resolve_device
+from robench.distributed import resolve_device
 from robench.search.run import SearchResult, SearchRun, config_dict
 
 ProgressFn = Callable[[str, int, int], None]  # (phase, done, total), as robench.evaluate reports
