@@ -43,8 +43,8 @@ def leaderboard() -> None:
 
     \b
     Examples:
-      robench eval advrush --attack autoattack --out result.json
-      robench leaderboard add result.json
+      robench eval advrush_small --attack pgd20 --attack autoattack --out runs/advrush_small
+      robench leaderboard add runs/advrush_small/result.json
       robench leaderboard build
       robench leaderboard check
     """

@@ -6,7 +6,7 @@ homogeneous of degree one in the accuracies, so the result is in the same unit.
 
 from __future__ import annotations
 
-import math
+from scipy.stats import binomtest
 
 
 def hrs(clean: float, robust: float, beta: float = 1.0) -> float:
@@ -28,16 +28,14 @@ def pp_hrs(hrs_value: float, p_baseline: int | float, p_model: int | float) -> f
     return hrs_value * p_baseline / p_model
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion: the uncertainty of an accuracy measured on n points.
+def wilson_interval(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (scipy's): the uncertainty of an accuracy measured on
+    n points.
 
     Wilson rather than the normal approximation because robust accuracies near 0 or 1 on small subsets are
     common, where the normal interval leaves [0, 1].
     """
     if n == 0:
         return (0.0, 1.0)
-    p = successes / n
-    denominator = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    interval = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(interval.low), float(interval.high))
