@@ -18,7 +18,16 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from robench.data import ThreatModel, get_dataset, load_split, parse_eps, select_subset, subset_hash
+from robench.data import (
+    DatasetSpec,
+    TensorSplit,
+    ThreatModel,
+    get_dataset,
+    load_split,
+    parse_eps,
+    select_subset,
+    subset_hash,
+)
 from robench.errors import RobenchError
 from robench import distributed, zoo
 from robench.evaluate.attacks import AttackConfig, NamedStage, autoattack_parts, build_stages, resolve_attack
@@ -115,6 +124,43 @@ def resolve_threat_model(dataset: str, threat_model: str | ThreatModel | None, e
     return tm
 
 
+@dataclass(frozen=True)
+class Protocol:
+    """What an evaluation measures, whatever the model: the data set and its subset, the threat model and the
+    attacks. It is resolved (and every typo refused) before any model is loaded or any data decoded."""
+
+    spec: DatasetSpec
+    split: str
+    threat_model: ThreatModel
+    attacks: tuple[AttackConfig, ...]
+    n_examples: int | None
+    seed: int
+
+    @classmethod
+    def resolve(cls, dataset: str, attacks: str | Sequence[str], *, split: str = "test",
+                threat_model: str | ThreatModel | None = None, eps: str | float | None = None,
+                n_examples: int | None = None, seed: int = 0) -> Protocol:
+        spec = get_dataset(dataset)
+        tm = resolve_threat_model(dataset, threat_model, eps)
+        configs = tuple(resolve_attack(a, tm) for a in ((attacks,) if isinstance(attacks, str) else attacks))
+        repeated = {c.name for c in configs if [d.name for d in configs].count(c.name) > 1}
+        if repeated:
+            raise RobenchError(f"attack(s) listed twice: {', '.join(sorted(repeated))}", hint="list each attack once")
+        return cls(spec, spec.resolve_split(split), tm, configs, n_examples, seed)
+
+    def load(self, data_dir: str | Path | None) -> tuple[TensorSplit, torch.Tensor]:
+        """The split and the indices of the evaluated subset."""
+        data = load_split(self.spec.name, self.split, data_dir)
+        return data, select_subset(len(data.labels), self.n_examples, self.seed)
+
+    def records(self, data: TensorSplit, indices: torch.Tensor) -> dict:
+        """The ``dataset`` and ``threat_model`` blocks of a record: which points, under which budget."""
+        tm = self.threat_model
+        return {"dataset": {"name": self.spec.name, "split": self.split, "n_examples": len(indices),
+                            "seed": self.seed, "data_sha256": data.sha256, "subset_sha256": subset_hash(data, indices)},
+                "threat_model": {"norm": tm.norm, "eps": tm.eps, "eps_text": tm.eps_text}}
+
+
 def evaluate(
     model: nn.Module | str,
     dataset: str = "cifar10",
@@ -145,70 +191,38 @@ def evaluate(
     """
     rank, world = distributed.init_from_env()
     device = distributed.resolve_device(device)
-    # cheap validation first: a typo in an attack must not cost a model download or a data decode
-    spec = get_dataset(dataset)
-    tm = resolve_threat_model(dataset, threat_model, eps)
-    configs = [resolve_attack(a, tm) for a in ((attacks,) if isinstance(attacks, str) else attacks)]
-    repeated = {c.name for c in configs if [d.name for d in configs].count(c.name) > 1}
-    if repeated:
-        raise RobenchError(f"attack(s) listed twice: {', '.join(sorted(repeated))}", hint="list each attack once")
+    protocol = Protocol.resolve(dataset, attacks, split=split, threat_model=threat_model, eps=eps,
+                                n_examples=n_examples, seed=seed)
     check_batch_size(batch_size)
-
     source = model if isinstance(model, str) else None
-    if isinstance(model, str):
-        model = zoo.load(model, dataset=dataset, device=device)
-    was_training = model.training
-    model = model.eval().to(device)
+    model, was_training = load_model(model, protocol.spec.name, device)
     name = model_name or source or getattr(getattr(model, "robench_cfg", None), "architecture", None) \
         or type(model).__name__
-    data = load_split(spec.name, split, data_dir)
-    indices = select_subset(len(data.labels), n_examples, seed)
+    data, indices = protocol.load(data_dir)
     out_dir = make_dir(out) if out is not None else None
     with RunLock(out_dir, "evaluation") if out_dir is not None and rank == 0 else nullcontext():
         batch_size = batch_size or ProgressLog.recorded_batch_size(out_dir) or pick_batch_size(
             model, data.images[indices[:64]].float().div(255), device, len(indices))
-        config = {
-            "model": {"name": name, "weights_sha256": weights_sha256(model)},
-            "dataset": {"name": spec.name, "split": split, "n_examples": len(indices), "seed": seed,
-                        "data_sha256": data.sha256, "subset_sha256": subset_hash(data, indices)},
-            "threat_model": {"norm": tm.norm, "eps": tm.eps, "eps_text": tm.eps_text},
-            "attacks": [c.to_record() for c in configs],
-            "batch_size": batch_size,
-            "chain": chain,
-        }
+        config = {"model": {"name": name, "weights_sha256": weights_sha256(model)}, **protocol.records(data, indices),
+                  "attacks": [c.to_record() for c in protocol.attacks], "batch_size": batch_size, "chain": chain}
         config_sha = sha256_of(config)
         finished = _finished(out_dir, config, config_sha)
         if finished is not None:
             return finished
         log = ProgressLog(out_dir / "progress.jsonl" if out_dir else None, config_sha, config, writer=rank == 0)
-
-        lanes = [[stage for c in configs for stage in _stages(c, model, spec.num_classes, seed, device)]] if chain \
-            else [_stages(c, model, spec.num_classes, seed, device) for c in configs]
-        runner = _Runner(model, data, indices, batch_size, device, seed, tm, log, rank, world, progress)
+        runner = _Runner(model, data, indices, batch_size, device, seed, protocol.threat_model, log, rank, world,
+                         progress)
         started = time.perf_counter()
-        flags = [Flag("model-in-training-mode", "the model was in training mode; it was evaluated in eval mode "
-                      "(batch norm running statistics, no dropout), as every number here must be")] \
-            if was_training else []
-        flags += _partial_split_flags(data)
-        flags += runner.checks(configs, spec.num_classes) if checks else []
-        runner.run_clean()
-        for lane in lanes:
-            runner.run_lane(lane)
-        flags += runner.violation_flags() + runner.nonfinite_flags()
-
-        examples = runner.examples(lanes, chain)
-        metrics = metrics_from_examples(examples, [[(c.name, s.name) for c, s in lane] for lane in lanes], chain)
-        black_box_breaks = sum(1 for e in examples if e["broken_by"] and not _is_white_box(e["broken_by"], lanes))
-        flags += check_results(metrics["per_attack"], chain, black_box_breaks, len(indices))
-
+        examples, metrics, flags = runner.measure(protocol, chain, checks)
+        if was_training:
+            flags.insert(0, Flag("model-in-training-mode", "the model was in training mode; it was evaluated in "
+                                 "eval mode (batch norm running statistics, no dropout), as every number here must be"))
         record = {
             "schema": SCHEMA_ID,
             "kind": "measured",
             "model": {**config["model"], "source": source or "python", "params": zoo.count_parameters(model),
                       **_architecture_fields(model)},
-            "dataset": config["dataset"],
-            "threat_model": config["threat_model"],
-            "attacks": config["attacks"],
+            **{key: config[key] for key in ("dataset", "threat_model", "attacks")},
             "config_sha256": config_sha,
             "settings": {"batch_size": batch_size, "chain": chain, "checks": checks, "world_size": world},
             "metrics": metrics,
@@ -224,6 +238,14 @@ def evaluate(
             record["examples_file"] = EXAMPLES_NAME
             write_record(record, out_dir / RESULT_NAME)
     return EvalResult(record, examples)
+
+
+def load_model(model: nn.Module | str, dataset: str, device: torch.device) -> tuple[nn.Module, bool]:
+    """``model`` (or the zoo source it names) in eval mode on ``device``, and whether it was in training mode."""
+    if isinstance(model, str):
+        model = zoo.load(model, dataset=dataset, device=device)
+    was_training = model.training
+    return model.eval().to(device), was_training
 
 
 def metrics_from_examples(examples: list[dict], lanes: list[list[tuple[str, str]]], chain: bool) -> dict:
@@ -360,6 +382,23 @@ class _Runner:
         flags = check_model(self.model, x, y, self.tm.eps, self.tm.norm, parts, min(9, num_classes - 1))
         self.log.add({"kind": "checks", "flags": [f.to_record() for f in flags]})
         return flags
+
+    def measure(self, protocol: Protocol, chain: bool, checks: bool) -> tuple[list[dict], dict, list[Flag]]:
+        """Run the clean pass and every attack; the per-example outcomes, the metrics counted from them, and
+        the flags raised on the way."""
+        num_classes, configs = protocol.spec.num_classes, protocol.attacks
+        lanes = [[stage for c in configs for stage in _stages(c, self.model, num_classes, self.seed, self.device)]] \
+            if chain else [_stages(c, self.model, num_classes, self.seed, self.device) for c in configs]
+        flags = _partial_split_flags(self.data)
+        flags += self.checks(list(configs), num_classes) if checks else []
+        self.run_clean()
+        for lane in lanes:
+            self.run_lane(lane)
+        flags += self.violation_flags() + self.nonfinite_flags()
+        examples = self.examples(lanes, chain)
+        metrics = metrics_from_examples(examples, [[(c.name, s.name) for c, s in lane] for lane in lanes], chain)
+        black_box_breaks = sum(1 for e in examples if e["broken_by"] and not _is_white_box(e["broken_by"], lanes))
+        return examples, metrics, flags + check_results(metrics["per_attack"], chain, black_box_breaks, len(examples))
 
     # -- stages ---------------------------------------------------------------------------------------
     def run_clean(self) -> None:

@@ -16,14 +16,12 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from robench import zoo
-from robench.data import get_dataset, load_split, select_subset, subset_hash
 from robench.errors import RobenchError
-from robench.evaluate.attacks import build_stages, resolve_attack
+from robench.evaluate.attacks import build_stages
 from robench.distributed import resolve_device
 from robench.evaluate.provenance import environment, weights_sha256
 from robench.evaluate.records import TRANSFER_SCHEMA_ID, sha256_of, write_record
-from robench.evaluate.runner import check_batch_size, pick_batch_size, resolve_threat_model
+from robench.evaluate.runner import Protocol, check_batch_size, load_model, pick_batch_size
 from robench.rundir import atomic_write, make_dir
 
 
@@ -55,34 +53,34 @@ def transfer_matrix(
     """Accuracy of every target on adversarial examples crafted on every source. ``targets`` defaults to the
     sources (a square matrix whose diagonal is white-box); ``names`` labels sources then targets."""
     device = resolve_device(device)
+    protocol = Protocol.resolve(dataset, [attack], eps=eps, n_examples=n_examples, seed=seed)
+    (config,) = protocol.attacks
     check_batch_size(batch_size)
     out = make_dir(out) if out is not None else None
-    models, labels = _load_all(list(sources) + list(targets or []), names, dataset, device)
+    models, labels = _load_all(list(sources) + list(targets or []), names, protocol.spec.name, device)
     src_models, src_names = models[: len(sources)], labels[: len(sources)]
     tgt_models, tgt_names = (models[len(sources):], labels[len(sources):]) if targets else (src_models, src_names)
 
-    spec = get_dataset(dataset)
-    tm = resolve_threat_model(dataset, None, eps)
-    config = resolve_attack(attack, tm)
-    if config.method == "autoattack" and len(_stage_names(config, src_models[0], spec.num_classes, device)) > 1:
+    num_classes = protocol.spec.num_classes
+    if config.method == "autoattack" and len(_stage_names(config, src_models[0], num_classes, device)) > 1:
         raise RobenchError("a transfer matrix needs a single-stage attack, not a multi-attack AutoAttack suite",
                            hint="use pgd20, pgd100, fgsm, mifgsm or apgd-ce")
-    data = load_split(spec.name, "test", data_dir)
-    indices = select_subset(len(data.labels), n_examples, seed)
+    data, indices = protocol.load(data_dir)
     batch_size = batch_size or pick_batch_size(src_models[0], _clean(data, indices[:64]), device, len(indices))
     cache = Path(cache_dir) if cache_dir else (Path(out) / "adversarial" if out else None)
 
     started = time.perf_counter()
     src_sha = [weights_sha256(m) for m in src_models]
     tgt_sha = [weights_sha256(m) for m in tgt_models]
-    subset_sha = subset_hash(data, indices)
+    blocks = protocol.records(data, indices)
     timings: dict[str, float] = {}
     matrix = []
     for model, name, sha in zip(src_models, src_names, src_sha):
-        key = sha256_of({"source": sha, "attack": config.to_record(), "subset": subset_sha, "seed": seed,
+        key = sha256_of({"source": sha, "attack": config.to_record(), "subset": blocks["dataset"]["subset_sha256"],
+                         "seed": seed,
                          "batch_size": batch_size})
         tic = time.perf_counter()
-        x_adv = _cached_adversarial(cache, key, lambda m=model: _craft(m, config, spec.num_classes, data, indices,
+        x_adv = _cached_adversarial(cache, key, lambda m=model: _craft(m, config, num_classes, data, indices,
                                                                       batch_size, seed, device))
         timings[f"craft:{name}"] = time.perf_counter() - tic
         matrix.append([_accuracy(t, x_adv, data.labels[indices], batch_size, device) for t in tgt_models])
@@ -96,9 +94,7 @@ def transfer_matrix(
         "targets": [{"name": n, "weights_sha256": s} for n, s in zip(tgt_names, tgt_sha)],
         "matrix": matrix,
         "clean_accuracy": clean,
-        "dataset": {"name": spec.name, "split": "test", "n_examples": len(indices), "seed": seed,
-                    "data_sha256": data.sha256, "subset_sha256": subset_sha},
-        "threat_model": {"norm": tm.norm, "eps": tm.eps, "eps_text": tm.eps_text},
+        **blocks,
         "attack": config.to_record(),
         "environment": environment(device),
         "timings": {"total_seconds": time.perf_counter() - started, **timings},
@@ -112,13 +108,8 @@ def transfer_matrix(
 def _load_all(models, names, dataset, device) -> tuple[list[nn.Module], list[str]]:
     if names is not None and len(names) != len(models):
         raise RobenchError(f"{len(names)} names for {len(models)} models", hint="give one name per model")
-    loaded, labels = [], []
-    for i, m in enumerate(models):
-        label = names[i] if names else (m if isinstance(m, str) else f"model{i}")
-        module = zoo.load(m, dataset=dataset, device=device) if isinstance(m, str) else m.eval().to(device)
-        loaded.append(module)
-        labels.append(label)
-    return loaded, labels
+    labels = list(names) if names else [m if isinstance(m, str) else f"model{i}" for i, m in enumerate(models)]
+    return [load_model(m, dataset, device)[0] for m in models], labels
 
 
 def _stage_names(config, model, num_classes, device) -> list[str]:
