@@ -210,7 +210,7 @@ def test_tied_and_non_contiguous_tensors(small_model, tmp_path, monkeypatch):
         model.robench_cfg = small_model.robench_cfg
         return model
 
-    monkeypatch.setattr(robench.zoo, "create_model", create_model)
+    monkeypatch.setattr(robench.zoo.checkpoint, "create_model", create_model)
     torch.manual_seed(0)
     tied = create_model("tied")
     assert not tied.scale.is_contiguous()

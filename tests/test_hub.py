@@ -24,7 +24,7 @@ from robench.zoo.checkpoint import (
     save_checkpoint,
     weights_sha256,
 )
-from robench.zoo.sources import load_from_source
+from robench.zoo.loading import load_from_source
 
 REPO = "robench/robench-test-cifar10"
 THREAT = {"norm": "Linf", "eps": 8 / 255, "eps_text": "8/255"}

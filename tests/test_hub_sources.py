@@ -11,7 +11,8 @@ from hub_server import small_model  # noqa: F401  (fixture)
 from robench import zoo
 from robench.errors import RobenchError
 from robench.zoo.checkpoint import save_checkpoint
-from robench.zoo.sources import ModelSource, load_from_source, parse_source
+from robench.zoo.loading import load_from_source
+from robench.zoo.sources import ModelSource, parse_source
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
-import sys
-import types
 
 import pytest
 import torch
+from hub_server import small_model  # noqa: F401  (fixture)
 
 from robench import zoo
 from robench.errors import RobenchError
 from robench.zoo import ModelConfig, count_parameters, create_model, info, is_model, list_models, load, registry
+from robench.zoo.checkpoint import save_checkpoint
 from robench.zoo.reported import REPORTED
 
 EXPECTED = {
@@ -164,12 +164,13 @@ def test_reported_numbers_belong_to_registered_models():
             assert row.dataset in registry.DATASETS and row.source and row.metrics
 
 
-def test_load_without_weights_says_what_to_do():
+def test_load_without_weights_names_the_sources_tried_and_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBENCH_PRETRAINED", str(tmp_path))
     with pytest.raises(RobenchError, match="no pretrained weights for advrush on cifar10") as info_:
         load("advrush")
-    assert (
-        "pretrained=False" in info_.value.hint and "checkpoint=" in info_.value.hint and "hf-hub:" in info_.value.hint
-    )
+    assert "hf-hub:robench/robench-advrush-cifar10" in info_.value.message
+    assert "AdvRush released no weights" in info_.value.hint
+    assert "pretrained=False" in info_.value.hint and "checkpoint=FILE" in info_.value.hint
 
 
 def test_load_random_init_is_in_eval_mode_on_the_device():
@@ -180,43 +181,28 @@ def test_load_random_init_is_in_eval_mode_on_the_device():
     with pytest.raises(RobenchError, match="unknown device 'gpu0'"):
         load("advrush", pretrained=False, device="gpu0")
     if not torch.cuda.is_available():
-        with pytest.raises(RobenchError, match="CUDA is not available"):
+        with pytest.raises(RobenchError, match="no GPU is visible to torch"):
             load("advrush", pretrained=False, device="cuda")
 
 
-def test_prefixed_names_are_delegated_to_the_sources(monkeypatch):
-    calls = []
-    fake = types.ModuleType("robench.zoo.sources")
-    fake.load_from_source = lambda source, device=None: calls.append((source, device)) or torch.nn.Identity()
-    monkeypatch.setitem(sys.modules, "robench.zoo.sources", fake)
-    load("hf-hub:org/robench-advrush-cifar10@v1", device="cpu")
-    load("local-dir:/tmp/ckpt", device="cpu")
-    assert calls == [
-        ("hf-hub:org/robench-advrush-cifar10@v1", torch.device("cpu")),
-        ("local-dir:/tmp/ckpt", torch.device("cpu")),
-    ]
+def test_packaged_weights_are_loaded_and_verified(small_model, monkeypatch, tmp_path):
+    save_checkpoint(small_model, tmp_path / "darts_v2-cifar10")
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    entry = zoo.get_entry("darts_v2")
+    monkeypatch.setitem(
+        registry._ENTRIES, "darts_v2", dataclasses.replace(entry, weights={"cifar10": "darts_v2-cifar10"})
+    )
+    assert "darts_v2" in list_models("darts*", pretrained=True)
+    model = load("darts", device="cpu")
+    assert model.robench_checkpoint.directory == (tmp_path / "darts_v2-cifar10").resolve() and not model.training
+    x = torch.rand(2, *small_model.robench_cfg.input_size)
+    with torch.no_grad():
+        assert torch.equal(model(x), small_model(x))
+    # a checkpoint directory of another architecture is refused, and so is a source with a checkpoint
+    with pytest.raises(RobenchError, match="holds a darts_v2 model, not advrush"):
+        load("advrush", checkpoint=tmp_path / "darts_v2-cifar10", device="cpu")
     with pytest.raises(RobenchError, match="both a source"):
         load("hf-hub:org/name", checkpoint="x.pt")
-
-
-def test_packaged_weights_go_through_load_checkpoint(monkeypatch, tmp_path):
-    (tmp_path / "advrush-cifar10").mkdir()
-    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
-    entry = zoo.get_entry("advrush")
-    monkeypatch.setitem(
-        registry._ENTRIES, "advrush", dataclasses.replace(entry, weights={"cifar10": "advrush-cifar10"})
-    )
-    seen = []
-    fake = types.ModuleType("robench.zoo.checkpoint")
-    fake.load_checkpoint = lambda directory, device=None: seen.append(directory) or create_model("advrush", C=8)
-    monkeypatch.setitem(sys.modules, "robench.zoo.checkpoint", fake)
-    assert "advrush" in list_models("adv*", pretrained=True)
-    model = load("advrush", device="cpu")
-    assert seen == [tmp_path / "advrush-cifar10"] and not model.training
-    # a checkpoint directory of another architecture is refused
-    fake.load_checkpoint = lambda directory, device=None: create_model("racl", C=8)
-    with pytest.raises(RobenchError, match="holds a racl model, not advrush"):
-        load("advrush", checkpoint=tmp_path / "advrush-cifar10", device="cpu")
 
 
 @pytest.mark.parametrize("name", [None, 3, ["advrush"]])

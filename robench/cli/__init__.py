@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("robench.cli.data", "data", "Show, verify and prepare the benchmark data sets."),
     "list": ("robench.cli.zoo", "list_cmd", "List zoo models, optionally filtered by a wildcard pattern."),
     "info": ("robench.cli.zoo", "info_cmd", "Show a zoo model's architecture, size, paper and reported numbers."),
+    "zoo": ("robench.cli.zoo", "zoo", "Fetch pretrained weights; convert authors' files into robench checkpoints."),
     "eval": ("robench.cli.evaluate", "eval_cmd", "Evaluate a model's clean and robust accuracy under attack."),
     "transfer": ("robench.cli.evaluate", "transfer_cmd", "Black-box transfer matrix between source and target models."),
     "train": ("robench.cli.train", "train_cmd", "Train a zoo architecture into a checkpoint (resumable)."),

@@ -1,4 +1,5 @@
-"""``robench list`` and ``robench info``: the zoo as tables. torch is imported only when a command runs."""
+"""``robench list``, ``robench info`` and ``robench zoo fetch/convert``: the zoo as tables, and its pretrained
+weights. torch is imported only when a command runs."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def list_cmd(pattern: str, pretrained: bool) -> None:
 def info_cmd(name: str, dataset: str) -> None:
     """Show NAME's architecture, parameter count, origin and the numbers its papers report."""
     from robench.zoo import info
+    from robench.zoo.pretrained import describe_sources, not_released
 
     facts = info(name, dataset)
     console = Console()
@@ -75,7 +77,10 @@ def info_cmd(name: str, dataset: str) -> None:
         ("arch_id", facts.arch_id or "-"),
         ("genotype", facts.genotype or "-"),
         ("model args", ", ".join(f"{k}={v}" for k, v in facts.model_args.items() if k != "genotype")),
-        ("pretrained", ", ".join(facts.pretrained_datasets) or "none packaged"),
+        ("packaged weights", ", ".join(facts.pretrained_datasets) or "none"),
+        (f"weight sources ({facts.dataset})", "\n".join(
+            f"{i}. {line}" for i, line in enumerate(describe_sources(facts.name, facts.dataset), 1))),
+        ("authors' weights", not_released(facts.name) or "-"),
     ]
     for field, value in rows:
         if value != "-" or field in ("aliases", "arch_id", "genotype"):
@@ -91,3 +96,39 @@ def info_cmd(name: str, dataset: str) -> None:
         metrics = ", ".join(f"{k} {v:.2f}" for k, v in r.metrics.items())
         reported.add_row(r.source, r.dataset, r.training, r.params or "-", metrics)
     console.print(reported)
+
+
+@click.group("zoo")
+def zoo() -> None:
+    """Pretrained weights: pre-download them, or turn an authors' file into a robench checkpoint."""
+
+
+@zoo.command("fetch")
+@click.argument("name")
+@dataset_option
+@click.pass_context
+def fetch_cmd(ctx: click.Context, name: str, dataset: str) -> None:
+    """Download, verify and convert NAME's pretrained weights now (for a machine that will be offline)."""
+    from robench.zoo.pretrained import fetch
+
+    quiet = (ctx.find_root().obj or {}).get("quiet", False)
+    click.echo(fetch(name, dataset, quiet=quiet))
+
+
+@zoo.command("convert")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--arch", required=True, help="The zoo architecture the file holds weights of.")
+@dataset_option
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Checkpoint directory to write (default: ./robench-ARCH-DATASET).")
+@click.option("--source", default=None, help="Where the file came from (a URL), recorded in the checkpoint.")
+def convert_cmd(file: str, arch: str, dataset: str, out: str | None, source: str | None) -> None:
+    """Import FILE (an authors' .pth.tar / .pt, read without running anything it names) into ARCH and write a
+    Hub-ready robench checkpoint directory with a model card (for `robench hub push`)."""
+    from robench.hub import hub_repo_for, write_card
+    from robench.zoo.pretrained import convert
+
+    repo_id = hub_repo_for(arch, dataset)
+    directory = convert(file, arch, dataset, out or repo_id.split("/")[-1], source=source)
+    write_card(directory, [], repo_id=repo_id)
+    click.echo(f"{directory}  (push it with: robench hub push {directory} --repo {repo_id})")

@@ -31,6 +31,7 @@ from torch import nn
 
 from robench import __version__
 from robench.errors import RobenchError, read_json
+from robench.zoo.factory import create_model
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -343,8 +344,6 @@ def _config_json(cfg, identity: str, *, recipe, threat_model, metadata, files: d
 
 
 def _build_model(config: dict[str, Any], directory: Path) -> nn.Module:
-    from robench.zoo import create_model
-
     architecture, block = config["architecture"], config["robench"]
     try:
         model = create_model(architecture, dataset=block["dataset"], **config.get("model_args", {}))

@@ -1,19 +1,18 @@
-"""Build, describe and load zoo models: ``create_model``, ``info``, ``load``."""
+"""Build and describe zoo models: ``create_model``, ``info``, ``count_parameters`` (loading is
+:mod:`robench.zoo.loading`'s)."""
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from robench.errors import RobenchError
 from robench.zoo.config import ModelConfig
 from robench.data.datasets import DATASETS
-from robench.zoo.registry import ModelEntry, canonical_name, get_entry
+from robench.zoo.registry import ModelEntry, get_entry
 from robench.zoo.reported import Reported
 
 
@@ -142,87 +141,3 @@ def _params_with_100_classes(entry: ModelEntry, dataset: str, model: nn.Module) 
     if model.robench_cfg.num_classes == 100:
         return count_parameters(model)
     return count_parameters(create_model(entry.name, dataset, num_classes=100))
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as a torch.device; None means cuda when available, else cpu."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise RobenchError(f"unknown device {device!r}", "use e.g. cpu, cuda or cuda:1") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RobenchError(f"device {device} requested but CUDA is not available here", "use device='cpu'")
-    return device
-
-
-def load(
-    name: str,
-    dataset: str = "cifar10",
-    pretrained: bool = True,
-    checkpoint: str | Path | None = None,
-    device: str | torch.device | None = None,
-) -> nn.Module:
-    """A zoo model in eval mode on ``device`` (default: cuda when available), inputs in [0,1].
-
-    - ``name`` with a source prefix (``hf-hub:org/repo[@rev]``, ``local-dir:/path``) loads that checkpoint.
-    - ``checkpoint``: a robench checkpoint directory (``model.safetensors`` + ``config.json``), or an original
-      authors' file (``.pth.tar`` / ``.pt`` / ``.pth``) imported into the named architecture.
-    - ``pretrained=True``: the weights packaged for (name, dataset); an error if there are none.
-    - ``pretrained=False``: random initialisation.
-    """
-    if not isinstance(name, str):
-        raise RobenchError(
-            f"a model name is a string, got {name!r}",
-            "give a zoo name (`robench list` shows them), hf-hub:<org>/<name> or local-dir:<path>",
-        )
-    device = resolve_device(device)
-    if ":" in name:
-        if checkpoint is not None:
-            raise RobenchError(f"both a source ({name}) and checkpoint={checkpoint} were given", "give one of them")
-        from robench.zoo.sources import load_from_source
-
-        return load_from_source(name, device=device)
-    entry = get_entry(name)
-    dataset = entry.check_dataset(dataset)
-    if checkpoint is not None:
-        model = _load_checkpoint_file(entry, dataset, Path(checkpoint), device)
-    elif pretrained:
-        weights = entry.weights_dir(dataset)
-        if weights is None:
-            packaged = entry.pretrained_datasets
-            raise RobenchError(
-                f"no pretrained weights for {entry.name} on {dataset} are packaged with robench"
-                + (f" (packaged for: {', '.join(packaged)})" if packaged else ""),
-                f"give the authors' or your own weights (checkpoint=FILE; on the command line: robench eval FILE "
-                f"--arch {entry.name}), a Hub checkpoint (hf-hub:<org>/robench-{entry.name}-{dataset}), or "
-                f"pretrained=False for random weights",
-            )
-        from robench.zoo.checkpoint import load_checkpoint
-
-        model = load_checkpoint(weights, device=device)
-    else:
-        model = create_model(entry.name, dataset)
-    return model.to(device).eval()
-
-
-def _load_checkpoint_file(entry: ModelEntry, dataset: str, path: Path, device: torch.device) -> nn.Module:
-    if not path.exists():
-        raise RobenchError(f"checkpoint not found: {path}", "check the path")
-    if path.is_dir() or path.suffix == ".safetensors":
-        from robench.zoo.checkpoint import load_checkpoint
-
-        model = load_checkpoint(path if path.is_dir() else path.parent, device=device)
-        found = model.robench_cfg.architecture
-        if canonical_name(found) != entry.name:
-            raise RobenchError(
-                f"checkpoint {path} holds a {found} model, not {entry.name}",
-                f"load it as load({found!r}, checkpoint=...) or load('local-dir:{path}')",
-            )
-        return model
-    from robench.zoo.importers import load_original
-
-    model = create_model(entry.name, dataset)
-    load_original(model, path)
-    return model

@@ -26,6 +26,7 @@ from torch import nn
 
 from robench.errors import RobenchError
 from robench.zoo import safe_pickle
+from robench.zoo.factory import create_model
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,6 @@ def get_layout(name: str) -> OriginalLayout:
 
 def model_for_layout(name: str) -> nn.Module:
     """A zoo model whose state_dict has exactly the keys and shapes of the original layout ``name``."""
-    from robench.zoo.factory import create_model
-
     layout = get_layout(name)
     return create_model(layout.architecture, layout.dataset, **({"auxiliary": True} if layout.auxiliary else {}))
 

@@ -1,7 +1,7 @@
 """Model sources: ``hf-hub:org/name[@revision]``, ``local-dir:/path`` or a bare zoo name.
 
 Parsing is strict, as in timm: a bare name that looks like a path or a Hub repo id is refused with a hint to
-add the right prefix, never guessed. ``load_from_source`` is what ``zoo.load`` delegates prefixed names to.
+add the right prefix, never guessed. Loading a parsed source is :mod:`robench.zoo.loading`'s.
 """
 
 from __future__ import annotations
@@ -114,28 +114,3 @@ def parse_source(source: str) -> ModelSource:
             hint="write " + " or ".join(hints),
         )
     return ModelSource("zoo", source)
-
-
-def load_from_source(source: str, device=None, verify_golden: bool = False):
-    """Load a model from any source as an eval-mode ``nn.Module`` whose weights passed their sha256 check.
-
-    ``hf-hub:`` downloads through the Hub cache (see ``robench.hub.pull``), ``local-dir:`` reads a checkpoint
-    directory; both end in ``load_checkpoint``. A bare zoo name goes to ``robench.zoo.load``.
-    """
-    parsed = parse_source(source)
-    if parsed.kind == "zoo":
-        from robench.zoo import load
-
-        return load(parsed.location, device=device)
-
-    from robench.zoo.checkpoint import load_checkpoint
-
-    if parsed.kind == "hf-hub":
-        from robench.hub import pull
-
-        directory = pull(parsed.location, revision=parsed.revision)
-    else:
-        directory = Path(parsed.location)
-    model = load_checkpoint(directory, device=device, verify_golden=verify_golden)
-    model.robench_checkpoint.source = str(parsed)
-    return model
