@@ -3,8 +3,11 @@ RobNet's supernet and FSP filter, exact resumption, and search -> train through 
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,6 +16,7 @@ from click.testing import CliRunner
 
 from robench import zoo
 from robench.cli import cli
+from robench.data import Augment
 from robench.errors import RobenchError
 from robench.search import (
     AdvRushConfig,
@@ -24,10 +28,18 @@ from robench.search import (
     get_search,
     search,
 )
-from robench.search.differentiable import curvature_penalty, min_norm_weight, unrolled_gradient
-from robench.search.robnet_space import RobNetSupernet, fsp_distance, fsp_matrix
+from robench.search.differentiable import (
+    ADVRUSH_SEARCH_STATS,
+    AdvRushSearch,
+    curvature_penalty,
+    min_norm_weight,
+    unrolled_gradient,
+)
+from robench.search.robnet import FSP_KEEP_CELL_FREE, RobNetSearch
+from robench.search.robnet_space import BudgetCosts, RobNetSupernet, count_macs, fsp_distance, fsp_matrix
 from robench.search.supernet import derive_cell
-from robench.zoo.genotypes import ADVRUSH, ARNAS, PRIMITIVES, RobNetGenotype
+from robench.zoo.genotypes import ADVRUSH, ARNAS, PRIMITIVES, ROBNET_LARGE, RobNetGenotype
+from robench.zoo.robnet import RobNet
 from robench.zoo.weights import ROBNET_FREE_SMALL
 
 TINY = dict(C=4, batch_size=8)
@@ -75,19 +87,130 @@ def test_supernet_layout_follows_the_evaluation_networks():
         CellSupernet("arnas", C=4, layers=3)
 
 
-def test_curvature_penalty_properties():
+def _released_penalty_per_sample(model, x, y, h, weight, mean, std):
+    """AdvRush's regulariser as the authors' run computed it, one image at a time: per-sample input gradients of
+    the eval-mode cross-entropy in normalised input space, ``z = h (sign g + 1e-7) / (||sign g|| + 1e-7)``,
+    the mean of ``weight * ||g(u + z) - g(u)||`` (differentiable); and the alphas' gradients that the
+    direction's backward leaves."""
+    m, s = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
+    model.eval()
+    norms, leaked = [], [torch.zeros_like(a) for a in model.arch_parameters()]
+    for i in range(len(x)):
+        u = ((x[i : i + 1] - m) / s).requires_grad_(True)
+        loss = F.cross_entropy(model(u * s + m), y[i : i + 1])
+        g, *alpha_grads = torch.autograd.grad(loss, [u, *model.arch_parameters()], create_graph=True)
+        leaked = [a + b.detach() for a, b in zip(leaked, alpha_grads)]
+        z = h * (g.detach().sign() + 1e-7) / (g.detach().sign().norm() + 1e-7)
+        (g_z,) = torch.autograd.grad(F.cross_entropy(model((u + z) * s + m), y[i : i + 1]), u, create_graph=True)
+        norms.append(weight * (g_z - g).norm())
+    return torch.stack(norms).mean(), leaked
+
+
+def test_curvature_penalty_is_the_authors_per_sample_penalty():
     torch.manual_seed(0)
-    model = CellSupernet("darts", C=4, layers=3).train()
-    x, y = torch.rand(2, 3, 32, 32), torch.randint(0, 10, (2,))
-    assert curvature_penalty(model, x, y, h=0.0, weight=4.0).item() == 0.0  # no displacement, no difference
-    mean = curvature_penalty(model, x, y, h=1.5, weight=4.0, reduction="mean")
-    total = curvature_penalty(model, x, y, h=1.5, weight=4.0, reduction="sum")
-    assert total.item() == pytest.approx(len(x) * mean.item(), rel=1e-4)  # sum-reduced = B x mean-reduced
-    (grad,) = torch.autograd.grad(mean, model.alphas["normal"])  # differentiable in the alphas
+    mean, std = ADVRUSH_SEARCH_STATS["cifar10"]
+    model = CellSupernet("darts", C=4, layers=3, mean=mean, std=std).train()
+    model(torch.rand(8, 3, 16, 16))  # non-trivial running statistics
+    x, y = torch.rand(3, 3, 16, 16), torch.randint(0, 10, (3,))  # small images: double backward is costly
+    expected, expected_leak = _released_penalty_per_sample(model, x, y, 1.5, 4.0, mean, std)
+    model.train()
+    penalty, leaked = curvature_penalty(model, x, y, h=1.5, weight=4.0, alpha_grads=True)
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-4)
+    for got, want in zip(leaked, expected_leak):
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-9)
+    mean_reduced, _ = curvature_penalty(model, x, y, h=1.5, weight=4.0, reduction="mean")
+    assert mean_reduced.item() == pytest.approx(expected.item() / len(x), rel=1e-4)  # B times weaker
+    assert curvature_penalty(model, x, y, h=0.0, weight=4.0)[0].item() == pytest.approx(0.0, abs=1e-6)
+    (grad,) = torch.autograd.grad(penalty, model.alphas["normal"])  # differentiable in the alphas
     assert grad.abs().sum() > 0
     assert model.training
     curvature_penalty(model, x, y, h=1.5, weight=4.0, restore_mode=False)
     assert not model.training  # the released code's side effect, on request
+
+
+def test_advrush_alpha_gradient_is_the_released_runs(tmp_path):
+    """After warm-up the released run's alphas descend the train-mode CE, gamma x the per-sample penalty, and
+    the summed eval-mode CE its direction-finding backward left in them."""
+    torch.manual_seed(0)
+    search_ = AdvRushSearch(replace(AdvRushSearch.preset("released"), C=4, layers=3), out=tmp_path, device="cpu")
+    mean, std = ADVRUSH_SEARCH_STATS["cifar10"]
+    model = search_._build_model()
+    x, y = torch.rand(2, 3, 16, 16), torch.randint(0, 10, (2,))
+    before = copy.deepcopy(model.state_dict())
+    model.train()
+    search_.architecture_gradient(model, x, y, x, y, 0.025, None, epoch=55)
+    got = [a.grad.clone() for a in model.arch_parameters()]
+    assert not model.training  # left in eval mode for the weight step, as the released code does
+    model.load_state_dict(before)  # the train-mode forward below moves the batch-norm statistics the same way
+    model.train()
+    clean = torch.autograd.grad(F.cross_entropy(model(x), y), model.arch_parameters())
+    penalty, leaked = _released_penalty_per_sample(model, x, y, 1.5, 4.0, mean, std)
+    penalty_grad = torch.autograd.grad(penalty, model.arch_parameters())
+    for g, c, p, leak in zip(got, clean, penalty_grad, leaked):
+        assert torch.allclose(g, c + 0.01 * p + leak, rtol=1e-4, atol=1e-8)
+
+
+def test_advrush_presets_are_the_released_run_and_the_paper():
+    released, paper = AdvRushSearch.preset("released"), AdvRushSearch.preset("paper")
+    assert AdvRushConfig() == released
+    # train_search.py steps its cosine scheduler before each epoch: epoch e runs at the value of e + 1
+    assert released.lr_at(0) == pytest.approx(1e-3 + 0.024 * (1 + math.cos(math.pi / 60)) / 2)
+    assert released.lr_at(59) == pytest.approx(1e-3)
+    assert paper.lr_at(0) == pytest.approx(0.025)  # "initial learning rate of 0.025"
+    assert (released.curvature_reduction, released.curvature_weight, released.h_at(0), released.h_at(50)) == \
+        ("sum", 4.0, 0.0, 1.5)
+    assert (paper.curvature_reduction, paper.curvature_weight, paper.h_at(0)) == ("sum", 1.0, 1.5)  # Eq. (10)
+    assert (released.gamma, released.warmup_epochs, released.batch_size) == (paper.gamma, paper.warmup_epochs,
+                                                                             paper.batch_size) == (0.01, 50, 32)
+    with pytest.raises(RobenchError, match="no preset 'fast'"):
+        AdvRushSearch.preset("fast")
+
+
+def _images(x: torch.Tensor) -> torch.Tensor:
+    return (x * 255).round().to(torch.uint8)
+
+
+def test_advrush_released_batches_and_paper_split(data_root, tmp_path):
+    no_augment = Augment(0, False, 0)
+    common = dict(dataset="cifar10", data_dir=data_root, device="cpu", n_train=20)
+    released = AdvRushSearch(replace(AdvRushSearch.preset("released"), batch_size=8), out=tmp_path / "r", **common)
+    weights, arch = released._splits()
+    batches = list(released._weight_loader(weights, no_augment))
+    assert [len(y) for _, y in batches] == [8, 8, 4]  # in order, the last smaller batch kept
+    assert torch.equal(torch.cat([_images(x) for x, _ in batches]), weights.images)
+    arch_batches = released._arch_batches(arch, no_augment, epoch=0)
+    for _ in range(4):  # every step: the first 8 training images
+        x_arch, y_arch = next(arch_batches)
+        assert torch.equal(_images(x_arch), weights.images[:8]) and torch.equal(y_arch, weights.labels[:8])
+
+    paper = AdvRushSearch(replace(AdvRushSearch.preset("paper"), batch_size=4), out=tmp_path / "p", **common)
+    weights_half, arch_half = paper._splits()
+    split = paper.training_split()
+    assert torch.equal(weights_half.images, split.images[:10]) and torch.equal(arch_half.images, split.images[10:])
+    shuffled = torch.cat([_images(x) for x, _ in paper._weight_loader(weights_half, no_augment)])
+    assert not torch.equal(shuffled, weights_half.images[: len(shuffled)])
+
+
+def test_advrush_step_order_and_batch_norm_mode(tmp_path, monkeypatch):
+    """Released code: alphas first, then the weight step with batch norm left in eval mode after warm-up; the
+    paper's Algorithm 1: weights first, both in train mode."""
+    x, y = torch.rand(2, 3, 16, 16), torch.randint(0, 10, (2,))
+    for preset, epoch, expected in (("released", 55, [("alpha", True), ("weight", False)]),
+                                    ("paper", 0, [("weight", True), ("alpha", True)])):  # fmt: skip
+        search_ = AdvRushSearch(replace(AdvRushSearch.preset(preset), C=4, layers=3), out=tmp_path, device="cpu")
+        model = search_._build_model()
+        calls = []
+        arch_step = search_.architecture_gradient
+
+        def architecture_gradient(model, *args, **kwargs):
+            calls.append(("alpha", model.training))
+            return arch_step(model, *args, **kwargs)
+
+        monkeypatch.setattr(search_, "architecture_gradient", architecture_gradient)
+        monkeypatch.setattr(search_, "_weight_step", lambda model, *args: calls.append(("weight", model.training)))
+        a_opt = torch.optim.Adam(model.arch_parameters())
+        search_._step(model, None, a_opt, x, y, x, y, 0.025, epoch, {})
+        assert calls == expected, preset
 
 
 def test_min_norm_weight_is_the_minimiser():
@@ -184,6 +307,50 @@ def test_fsp_matrix_and_distance():
     assert fsp_distance(model, x, (x + 0.03).clamp(0, 1), [2]) > 0.0
 
 
+def test_count_macs_of_a_convolution_and_a_linear_layer():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(256, 10))
+    assert count_macs(model, torch.rand(2, 3, 8, 8)) == {"0": 4 * 8 * 8 * 3 * 9, "2": 256 * 10}
+
+
+def test_budget_costs_price_each_network_exactly():
+    costs = BudgetCosts(C=4, layers=6, num_classes=10)
+    supernet = RobNetSupernet(C=4, layers=6, cell_free=True)
+    rng = random.Random(0)
+    for genotype in [supernet.sample_architecture(rng, keep) for keep in (0.2, 0.5, 0.9)] + [ROBNET_LARGE]:
+        network = RobNet(genotype, C=4, num_classes=10, layers=6)
+        assert costs.params(genotype) == sum(p.numel() for p in network.parameters())
+        assert costs.flops(genotype) == sum(count_macs(network.eval(), torch.rand(1, 3, 32, 32)).values())
+    # at the paper's size: RobNet-large with a 100-way head is the 6.89M the paper reports (SPEC 3.3)
+    assert BudgetCosts(C=36, layers=20, num_classes=100).params(ROBNET_LARGE) == 6_894_640
+
+
+def test_robnet_presets_filter_the_cell_free_search_and_budget_the_others():
+    assert RobNetSearchConfig().fsp_fraction == 1.0  # cell-based: no FSP filter in the paper
+    assert RobNetSearchConfig(cell_free=True).fsp_fraction == FSP_KEEP_CELL_FREE < 1  # cell-free: on
+    assert RobNetSearchConfig(cell_free=True, fsp_keep=1.0).fsp_fraction == 1.0
+    free = RobNetSearch.preset("cell-free")
+    assert free.cell_free and free.layers == 20 and free.fsp_fraction < 1
+    sizes = {name: RobNetSearch.preset(name).max_params for name in ("small", "medium", "large")}
+    assert sizes == {"small": 4.41e6, "medium": 5.66e6, "large": 6.89e6}
+    assert RobNetSearch.preset("cell-based") == RobNetSearchConfig()
+
+
+@pytest.mark.parametrize("budget", ["max_params", "max_flops"])
+def test_budgeted_search_samples_only_architectures_within_the_budget(budget, tmp_path):
+    costs = BudgetCosts(C=4, layers=20, num_classes=10)
+    supernet = RobNetSupernet(C=4, layers=3)
+    price = costs.params if budget == "max_params" else costs.flops
+    rng = random.Random(1)
+    limit = sorted(price(supernet.sample_architecture(rng)) for _ in range(40))[10]  # about a quarter fit
+    config = RobNetSearchConfig(C=4, layers=3, candidates=8, budget_C=4, **{budget: limit})
+    found = RobNetSearch(config, out=tmp_path, device="cpu")._sample_candidates(supernet)
+    assert len(found) == 8 and all(price(g) <= limit for g in found)
+    unbudgeted = RobNetSearch(replace(config, **{budget: None}), out=tmp_path, device="cpu")
+    assert any(price(g) > limit for g in unbudgeted._sample_candidates(supernet))
+    with pytest.raises(RobenchError, match="fits the budget"):
+        RobNetSearch(replace(config, **{budget: 1.0}), out=tmp_path, device="cpu")._sample_candidates(supernet)
+
+
 @pytest.mark.parametrize("method, config, stop_at", [
     # AdvRush across an epoch boundary into its penalty phase; ARNAS (first order: the unrolled gradient has its
     # own test) in the middle of an epoch
@@ -270,6 +437,7 @@ def test_cli_search_then_train_the_found_genotype(data_root, tmp_path):
     (["search", "random-ensemble", "--width", "4", "--out", "x"], "unknown random-ensemble search field 'C'"),
     (["search", "advrush", "--set", "curvature_reduction=max", "--out", "x"], "curvature_reduction"),
     (["search", "robnet", "--save-every", "5", "--out", "x"], "--save-every applies to advrush and arnas"),
+    (["search", "advrush", "--preset", "fast", "--out", "x"], "advrush has no preset 'fast'"),
 ])
 def test_cli_search_errors_are_one_line(args, message):
     result = CliRunner().invoke(cli, args)

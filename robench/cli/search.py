@@ -10,6 +10,9 @@ from robench.cli.options import data_dir_option, dataset_option, device_option, 
 @click.command("search")
 @click.argument("method")
 @dataset_option
+@click.option("--preset", default=None, metavar="NAME",
+              help="Start from a named configuration: advrush released (the default) or paper; robnet cell-based "
+                   "(the default), cell-free, small, medium or large.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override any field of the method's configuration, e.g. --set epochs=10 --set gamma=0.005.")
 @click.option("--width", type=click.IntRange(min=2), default=None, help="Supernet width C.")
@@ -23,16 +26,18 @@ from robench.cli.options import data_dir_option, dataset_option, device_option, 
 @device_option
 @data_dir_option
 @click.pass_context
-def search_cmd(ctx: click.Context, method, dataset, settings, width, layers, n_train, out, save_every, device,
-               data_dir) -> None:  # fmt: skip
+def search_cmd(ctx: click.Context, method, dataset, preset, settings, width, layers, n_train, out, save_every,
+               device, data_dir) -> None:  # fmt: skip
     """Search an architecture with METHOD (advrush, arnas, robnet, random-ensemble); the genotype goes to
     OUT/result.json.
 
     \b
     Examples:
-      robench search advrush --out runs/advrush-search                  # the paper's 60 epochs
+      robench search advrush --out runs/advrush-search                  # the released code's run
+      robench search advrush --preset paper --out runs/advrush-paper    # the paper's description
       robench search arnas --set epochs=10 --n-train 10000 --out runs/arnas-search
-      robench search robnet --set cell_free=true --set candidates=50 --out runs/robnet-search
+      robench search robnet --preset cell-free --set candidates=50 --out runs/robnet-search
+      robench search robnet --preset small --out runs/robnet-small      # under a parameter budget
       robench search random-ensemble --set seed=3 --out runs/ensemble
     """
     from robench.errors import RobenchError
@@ -45,7 +50,7 @@ def search_cmd(ctx: click.Context, method, dataset, settings, width, layers, n_t
     for value, field in ((width, "C"), (layers, "layers")):
         if value is not None:
             overrides[field] = str(value)
-    config = apply_settings(search.config_type(), overrides, f"{search.method} search")
+    config = apply_settings(search.preset(preset), overrides, f"{search.method} search")
     extra = {}
     if save_every is not None:
         if not issubclass(search, DifferentiableSearch):

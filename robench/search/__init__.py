@@ -1,11 +1,13 @@
 """Robust architecture searches: their output is a genotype the zoo builds and ``robench train`` trains.
 
->>> from robench.search import AdvRushConfig, search
->>> result = search("advrush", AdvRushConfig(epochs=60), out="runs/advrush-search")
+>>> from robench.search import AdvRushConfig, get_search, search
+>>> result = search("advrush", AdvRushConfig(), out="runs/advrush-search")    # the released code's run
 >>> result.genotype            # a DartsGenotype; zoo.create_model("advrush", genotype=result.genotype)
+>>> paper = get_search("advrush").preset("paper")                             # the paper's description
 
 Methods: ``advrush`` and ``arnas`` (differentiable, DARTS space), ``robnet`` (one-shot supernet, sampled and
-fine-tuned candidates), ``random-ensemble`` (random DARTS-space cells). Each run directory resumes.
+fine-tuned candidates; presets for its cell-free and budgeted searches), ``random-ensemble`` (random DARTS-space
+cells). Each run directory resumes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from robench.errors import RobenchError
-from robench.search.base import Search
+from robench.search.base import Preset, Search
 from robench.search.differentiable import AdvRushConfig, AdvRushSearch, ArnasConfig, ArnasSearch
 from robench.search.random_ensemble import RandomEnsembleConfig, RandomEnsembleSearch
 from robench.search.robnet import RobNetSearch, RobNetSearchConfig
@@ -44,6 +46,7 @@ __all__ = [
     "ArnasConfig",
     "ArnasSearch",
     "CellSupernet",
+    "Preset",
     "RandomEnsembleConfig",
     "RandomEnsembleSearch",
     "RobNetSearch",

@@ -1,13 +1,14 @@
 """What every search shares: its configuration, data set, device, run directory and training split.
 
 A search is a class with a ``method`` name, a frozen-dataclass ``config_type`` holding every setting (the
-released code's values as defaults), and :meth:`Search._search`. :meth:`Search.run` returns its
-:class:`~robench.search.run.SearchResult` and, run again on the same directory, resumes the search or returns
-the finished result.
+released code's values as defaults), named :class:`Preset` configurations, and :meth:`Search._search`.
+:meth:`Search.run` returns its :class:`~robench.search.run.SearchResult` and, run again on the same directory,
+resumes the search or returns the finished result.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -22,10 +23,29 @@ ProgressFn = Callable[[str, int, int], None]  # (phase, done, total), as robench
 STATE_FORMAT = 1
 
 
+@dataclass(frozen=True)
+class Preset:
+    """A named configuration and what it reproduces (the values in it that its source does not give say so)."""
+
+    config: Any
+    summary: str
+
+
 class Search:
     method: ClassVar[str]
     config_type: ClassVar[type]
+    presets: ClassVar[dict[str, Preset]] = {}
     zoo_entry: str  # the zoo entry whose ``genotype`` argument takes this search's result
+
+    @classmethod
+    def preset(cls, name: str | None = None) -> Any:
+        """The configuration of preset ``name``; None: the configuration type's defaults."""
+        if name is None:
+            return cls.config_type()
+        if name not in cls.presets:
+            known = f"{cls.method} presets: {', '.join(cls.presets)}" if cls.presets else f"{cls.method} has none"
+            raise RobenchError(f"{cls.method} has no preset {name!r}", hint=known)
+        return cls.presets[name].config
 
     def __init__(self, config: Any = None, dataset: str = "cifar10", out: str | Path = "runs/search",
                  data_dir: str | Path | None = None, device: str | torch.device | None = None,

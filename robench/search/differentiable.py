@@ -6,12 +6,13 @@ genotype the alphas select. :class:`DifferentiableSearch` is that loop, resumabl
 overrides :meth:`~DifferentiableSearch.architecture_gradient` (and, for ARNAS, the inputs of the weight step):
 
 - AdvRush (Mok et al., ICCV 2021; nutellamok/advrush): clean cross-entropy on both updates, first order; after
-  ``warmup_epochs`` the alpha loss adds ``gamma`` times a CURE-style input-curvature penalty.
+  ``warmup_epochs`` the alpha loss adds ``gamma`` times a CURE-style input-curvature penalty. Two presets:
+  ``released`` (the default) is the run of the released ``train_search.py``, ``paper`` the paper's description.
 - ARNAS (Ou et al., CVPR 2024; fyqsama/ARNAS): three cell kinds, weights trained on 7-step PGD examples only,
   alphas from DARTS' second-order (unrolled) gradient of a natural and an adversarial objective, combined by
   the two-task MGDA min-norm rule.
 
-The presets hold the released code's settings (SPEC sections 5 and 6); every field can be overridden.
+The defaults hold the released code's settings (SPEC sections 5 and 6); every field can be overridden.
 """
 
 from __future__ import annotations
@@ -33,19 +34,25 @@ from robench.data.loader import derive_seed
 from robench.errors import RobenchError
 from robench.perturb import Adversary, perturb
 from robench.runstate import capture_rng, restore_rng, seed_everything
-from robench.search.base import STATE_FORMAT, Search
+from robench.search.base import STATE_FORMAT, Preset, Search
 from robench.search.run import SearchResult
 from robench.search.supernet import CellSupernet
 from robench.zoo.registry import DATASETS
 
-ARCH_DATA = ("train", "half")
+ARCH_DATA = ("train", "half", "first-batch")
 
 
 @dataclass(frozen=True)
 class DifferentiableConfig:
-    """What every differentiable search shares. ``arch_data="train"``: architecture batches are drawn from the
-    whole training split, as the weight batches are (AdvRush); ``"half"``: the split is cut in two fixed halves,
-    weights on one and alphas on the other (DARTS, ARNAS)."""
+    """What every differentiable search shares.
+
+    ``arch_data="train"``: architecture batches are drawn from the whole training split, as the weight batches
+    are; ``"half"``: the split is cut in two fixed halves, weights on the first and alphas on the second (DARTS,
+    ARNAS); ``"first-batch"``: the architecture batch is always the first ``batch_size`` training images,
+    re-augmented at every step. ``shuffle=False`` iterates the images in their stored order; ``drop_last=False``
+    keeps an epoch's last, smaller batch. ``lr_epoch_offset=1`` runs epoch ``e`` at the cosine value of epoch
+    ``e + 1`` (a scheduler stepped before each epoch instead of after it).
+    """
 
     space: str = "darts"
     epochs: int = 60
@@ -62,6 +69,9 @@ class DifferentiableConfig:
     arch_weight_decay: float = 1e-3
     normalize: bool = True
     arch_data: str = "train"
+    shuffle: bool = True
+    drop_last: bool = True
+    lr_epoch_offset: int = 0
     crop_padding: int = 4
     flip: bool = True
     seed: int = 0
@@ -69,44 +79,92 @@ class DifferentiableConfig:
     def __post_init__(self) -> None:
         if self.arch_data not in ARCH_DATA:
             raise RobenchError(f"arch_data={self.arch_data!r} is not one of {', '.join(ARCH_DATA)}",
-                               hint="arch_data=train (AdvRush) or arch_data=half (ARNAS)")  # fmt: skip
+                               hint="arch_data=first-batch (AdvRush's code), half (ARNAS, AdvRush's paper) "
+                                    "or train")  # fmt: skip
         if self.epochs < 1 or self.batch_size < 1:
             raise RobenchError("epochs and batch_size must be at least 1", hint="e.g. --set epochs=1")
+        if self.lr_epoch_offset not in (0, 1):
+            raise RobenchError(f"lr_epoch_offset={self.lr_epoch_offset} is not 0 or 1",
+                               hint="1: the released AdvRush code's schedule, 0: cosine from epoch 0")  # fmt: skip
 
     def lr_at(self, epoch: int) -> float:
-        """Cosine annealing from ``lr`` to ``lr_min`` over the epochs, one value per epoch (DARTS' scheduler)."""
-        return self.lr_min + (self.lr - self.lr_min) * (1 + math.cos(math.pi * epoch / self.epochs)) / 2
+        """Cosine annealing from ``lr`` to ``lr_min`` over the epochs, one value per epoch (DARTS' scheduler),
+        shifted by ``lr_epoch_offset``."""
+        t = epoch + self.lr_epoch_offset
+        return self.lr_min + (self.lr - self.lr_min) * (1 + math.cos(math.pi * t / self.epochs)) / 2
 
 
 @dataclass(frozen=True)
 class AdvRushConfig(DifferentiableConfig):
-    """AdvRush's search (``train_search.py --batch_size 32 --epochs 60 --a_gamma 0.01 --a_warmup_epochs 50``).
+    """AdvRush's search; the defaults are the released run (preset ``released``, below).
 
-    ``curvature_reduction`` decides how the per-sample input gradients of the penalty are scaled: ``"mean"``
-    (gradients of the batch-mean loss, 1/B each: what the released code computes from its scalar loss) or
-    ``"sum"`` (per-sample gradients; an effective ``gamma`` B times larger). ``released_code_quirks`` reproduces
-    two behaviours of the released code: the architecture batch is always the first ``batch_size`` training
-    images (re-augmented), and after the penalty the weight step runs with batch norm in eval mode.
+    The penalty is ``curvature_weight`` times the batch mean of ``||grad l(x + z) - grad l(x)||_2`` with the input
+    gradients taken in normalised input space (where the reference network's inputs live) and ``h`` an l2 radius
+    there. ``curvature_reduction`` is the loss those gradients are taken of: ``"sum"`` gives per-sample
+    gradients, ``"mean"`` gradients 1/B as large (a penalty, hence a ``gamma``, B times weaker).
+
+    The released ``regularizer.py`` calls ``backward(torch.ones(B))`` and ``autograd.grad(...,
+    grad_outputs=torch.ones(B))`` on scalar, batch-mean losses. Current PyTorch rejects that shape; the PyTorch
+    1.2 the authors ran accepted it and summed the gradient to the output's shape, the scalar B (the check came
+    with pytorch/pytorch PR #25349, after 1.2.0), so their run used per-sample input gradients: ``"sum"``.
+    Patching ``ones(B)`` to ``ones(B).sum()`` in ``loss_cure`` reproduces it on current PyTorch, and a
+    sum-reduced implementation matches that to 2e-9 (SPEC section 5, "Reduction detail").
+
+    The same direction-finding ``backward`` also accumulates the gradient of that (eval-mode, summed) loss into
+    the alphas, which are plain tensors that ``net.zero_grad()`` does not clear: the released run's alpha step
+    after warm-up descends it too (``direction_loss_in_alpha_grad``). ``bn_eval_after_penalty``: the
+    regulariser leaves the network in eval mode, so the weight step that follows runs with batch norm in eval
+    mode. ``weight_step_first`` updates the weights before the alphas in each step (the paper's Algorithm 1;
+    the code updates the alphas first).
     """
 
     gamma: float = 0.01
     curvature_weight: float = 4.0
     warmup_epochs: int = 50
     h_schedule: tuple[float, ...] = (0.0, 0.3, 0.6, 0.9, 1.2, 1.5)
-    curvature_reduction: str = "mean"
-    released_code_quirks: bool = False
+    curvature_reduction: str = "sum"
+    direction_loss_in_alpha_grad: bool = True
+    bn_eval_after_penalty: bool = True
+    weight_step_first: bool = False
+    arch_data: str = "first-batch"
+    shuffle: bool = False
+    drop_last: bool = False
+    lr_epoch_offset: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.curvature_reduction not in ("mean", "sum"):
             raise RobenchError(f"curvature_reduction={self.curvature_reduction!r} is not mean or sum",
-                               hint="curvature_reduction=mean (the released code) or sum")  # fmt: skip
+                               hint="curvature_reduction=sum (the authors' run) or mean")  # fmt: skip
         if not self.h_schedule:
             raise RobenchError("h_schedule needs at least one value", hint="e.g. h_schedule=0,0.3,0.6,0.9,1.2,1.5")
 
     def h_at(self, epoch: int) -> float:
         """The finite-difference radius of epoch ``epoch``; the last value holds for all later epochs."""
         return self.h_schedule[min(epoch, len(self.h_schedule) - 1)]
+
+
+ADVRUSH_PRESETS = {
+    "released": Preset(AdvRushConfig(), (
+        "the run of the released advrush/train_search.py with the README's command (--batch_size 32 --epochs 60 "
+        "--a_gamma 0.01 --a_warmup_epochs 50) on the PyTorch 1.2 it was written for: the whole training set "
+        "for the weights, iterated in order, the last batch of 16 kept; the first 32 training images, "
+        "re-augmented, as the architecture batch of every step; alphas first; epoch e at the cosine lr of e+1; "
+        "penalty 4 x the per-sample gradient difference with h ramped 0, 0.3, ..., 1.5; the direction loss's "
+        "gradient left in the alphas; batch norm in eval mode for the weight step after warm-up. robench's: "
+        "the seed and the random streams (crops, flips, initial weights)")),
+    "paper": Preset(AdvRushConfig(
+        arch_data="half", shuffle=True, lr_epoch_offset=0, weight_step_first=True, curvature_weight=1.0,
+        h_schedule=(1.5,), direction_loss_in_alpha_grad=False, bn_eval_after_penalty=False,
+    ), (
+        "the paper's section 5.1, Eq. (10) and Algorithm 1: the training set split evenly, weights on the first "
+        "half and alphas on the second; 60 epochs, 50 of warm-up, batch 32; SGD lr 0.025, momentum 0.9, weight "
+        "decay 3e-4; Adam 3e-4, betas (0.5, 0.999), weight decay 1e-3; weights updated before alphas; the "
+        "penalty gamma = 0.01 times ||grad l(x + h z) - grad l(x)|| per sample with h = 1.5 (no extra lambda). "
+        "Not in the paper, so taken from DARTS / the released code: shuffled batches, the last smaller batch "
+        "kept, cosine to 1e-3 starting at 0.025 in epoch 0, gradient clipping at 5, C=16 with 8 cells; "
+        "robench's: the seed and the random streams")),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -171,7 +229,7 @@ class DifferentiableSearch(Search):
         a_opt = torch.optim.Adam(model.arch_parameters(), cfg.arch_lr, betas=tuple(cfg.arch_betas),
                                  weight_decay=cfg.arch_weight_decay)  # fmt: skip
         augment = Augment(cfg.crop_padding, cfg.flip, 0)
-        weight_loader = TrainLoader(weight_split, cfg.batch_size, self.device, augment, derive_seed(cfg.seed, "weights"))
+        weight_loader = self._weight_loader(weight_split, augment)
         epoch, step, sums, seconds = 0, 0, {}, 0.0
         state = self.load_state()
         if state is not None:
@@ -217,12 +275,18 @@ class DifferentiableSearch(Search):
     def _step(self, model, w_opt, a_opt, x, y, x_arch, y_arch, lr, epoch, sums) -> None:
         model.train()
         x = self.weight_inputs(model, x, y)
+        weights_first = self._weight_step_first()
+        if weights_first:
+            self._weight_step(model, w_opt, x, y, sums)
         a_opt.zero_grad(set_to_none=True)
         for name, value in self.architecture_gradient(model, x, y, x_arch, y_arch, lr, w_opt, epoch).items():
             sums[name] = sums.get(name, 0.0) + value
         a_opt.step()
-        if not self._weight_step_in_eval_mode(epoch):
-            model.train()
+        if not weights_first:
+            model.train(not self._weight_step_in_eval_mode(epoch))
+            self._weight_step(model, w_opt, x, y, sums)
+
+    def _weight_step(self, model, w_opt, x, y, sums) -> None:
         w_opt.zero_grad(set_to_none=True)
         logits = model(x)
         loss = F.cross_entropy(logits, y)
@@ -235,52 +299,80 @@ class DifferentiableSearch(Search):
     def _weight_step_in_eval_mode(self, epoch: int) -> bool:
         return False
 
+    def _weight_step_first(self) -> bool:
+        return False
+
+    def _normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        data = DATASETS[self.spec.name]
+        return data.mean, data.std
+
     def _build_model(self) -> CellSupernet:
-        cfg, data = self.config, DATASETS[self.spec.name]
-        mean, std = (data.mean, data.std) if cfg.normalize else (None, None)
+        cfg = self.config
+        mean, std = self._normalization() if cfg.normalize else (None, None)
         return CellSupernet(cfg.space, cfg.C, self.spec.num_classes, cfg.layers, mean, std).to(self.device)
 
     def _splits(self) -> tuple[TensorSplit, TensorSplit]:
         split = self.training_split()
         if self.config.arch_data == "train":
             return split, split
+        if self.config.arch_data == "first-batch":
+            # the released AdvRush code's `next(iter(valid_queue))` on an unshuffled loader: the first batch
+            return split, split.subset(torch.arange(min(self.config.batch_size, len(split))))
         half = len(split) // 2
         if half < self.config.batch_size:
             raise RobenchError(f"half of {len(split)} training images is less than one batch of {self.config.batch_size}",
                                hint="use more training images or a smaller batch_size")  # fmt: skip
         return split.subset(torch.arange(half)), split.subset(torch.arange(half, 2 * half))
 
+    def _weight_loader(self, split: TensorSplit, augment: Augment) -> TrainLoader:
+        cfg = self.config
+        return TrainLoader(split, cfg.batch_size, self.device, augment, derive_seed(cfg.seed, "weights"),
+                           drop_last=cfg.drop_last, shuffle=cfg.shuffle)  # fmt: skip
+
     def _arch_batches(self, split: TensorSplit, augment: Augment, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         seed = derive_seed(self.config.seed, "arch", epoch)  # a stream of its own for every epoch
-        loader = TrainLoader(split, self.config.batch_size, self.device, augment, seed)
-        while True:  # an endless supply: each pass over the split is a fresh shuffle
+        loader = TrainLoader(split, self.config.batch_size, self.device, augment, seed, shuffle=self.config.shuffle)
+        while True:  # an endless supply: each pass over the split is a fresh draw
             yield from loader
 
 
 # ---- AdvRush ----------------------------------------------------------------------------------------------------
 
 
-def curvature_penalty(model: nn.Module, x: torch.Tensor, y: torch.Tensor, h: float, weight: float,
-                      reduction: str = "mean", restore_mode: bool = True) -> torch.Tensor:  # fmt: skip
-    """AdvRush's (CURE-style) regulariser: the mean over the batch of ``weight * ||grad l(x + z) - grad l(x)||_2``
-    with ``z = h * sign(grad l(x)) / ||sign(grad l(x))||_2`` per sample, the input gradients taken with the
-    model in eval mode and kept in the graph, so the penalty is differentiable in the alphas and weights.
+# The CIFAR-10 normalisation of advrush/utils.py `_data_transforms_cifar10`, which train_search.py uses.
+ADVRUSH_SEARCH_STATS = {"cifar10": ((0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768))}
 
-    ``restore_mode=False`` leaves the model in eval mode afterwards, as the released code does.
+
+def curvature_penalty(model: CellSupernet, x: torch.Tensor, y: torch.Tensor, h: float, weight: float,
+                      reduction: str = "sum", restore_mode: bool = True,
+                      alpha_grads: bool = False) -> tuple[torch.Tensor, list[torch.Tensor] | None]:  # fmt: skip
+    """AdvRush's (CURE-style) regulariser on the batch ``x`` (in [0, 1]; the model normalises it).
+
+    With ``u = normalize(x)``, ``g = grad_u l(u)`` and ``z = h (sign g + 1e-7) / (||sign g||_2 + 1e-7)`` per
+    sample (the released ``_find_z``), the penalty is the batch mean of ``weight * ||grad_u l(u + z) -
+    grad_u l(u)||_2``, ``l`` the cross-entropy reduced by ``reduction`` over the batch and the model in eval
+    mode; the second gradients stay in the graph, so the penalty is differentiable in the alphas and weights.
+
+    Returns the penalty and, with ``alpha_grads``, the alphas' gradients of ``l(u)`` (what the released
+    direction-finding ``backward`` leaves in them). ``restore_mode=False`` leaves the model in eval mode, as
+    the released code does.
     """
     was_training = model.training
     model.eval()
-    x = x.detach().requires_grad_(True)
-    (g,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction=reduction), x)
-    direction = g.sign()
-    norms = direction.flatten(1).norm(dim=1).clamp_min(1e-12)
-    z = h * direction / norms.view(-1, *([1] * (x.dim() - 1)))
-    difference = F.cross_entropy(model(x + z), y, reduction=reduction) - F.cross_entropy(model(x), y, reduction=reduction)
-    (g_diff,) = torch.autograd.grad(difference, x, create_graph=True)
+    u = model.normalize(x).detach().requires_grad_(True)
+    logits = model.forward_normalized(u)
+    loss = F.cross_entropy(logits, y, reduction=reduction)
+    found = torch.autograd.grad(loss, [u, *model.arch_parameters()] if alpha_grads else [u], retain_graph=True)
+    direction = found[0].sign()
+    norms = direction.flatten(1).norm(dim=1).view(-1, *([1] * (x.dim() - 1)))
+    z = h * (direction + 1e-7) / (norms + 1e-7)
+    # the clean logits are reused: an eval-mode forward of the same input is the same computation
+    difference = F.cross_entropy(model.forward_normalized(u + z), y, reduction=reduction) - loss
+    (g_diff,) = torch.autograd.grad(difference, u, create_graph=True)
     penalty = (weight * g_diff.flatten(1).norm(dim=1)).mean()
     if restore_mode:
         model.train(was_training)
-    return penalty
+    return penalty, list(found[1:]) if alpha_grads else None
 
 
 class AdvRushSearch(DifferentiableSearch):
@@ -288,29 +380,33 @@ class AdvRushSearch(DifferentiableSearch):
 
     method = "advrush"
     config_type = AdvRushConfig
+    presets = ADVRUSH_PRESETS
     zoo_entry = "advrush"
 
     def architecture_gradient(self, model, x, y, x_arch, y_arch, lr, w_optimizer, epoch):
         cfg = self.config
         loss = F.cross_entropy(model(x_arch), y_arch)
         metrics = {"arch_loss": loss.item()}
+        leaked = None
         if epoch >= cfg.warmup_epochs:
-            penalty = curvature_penalty(model, x_arch, y_arch, cfg.h_at(epoch), cfg.curvature_weight,
-                                        cfg.curvature_reduction, restore_mode=not cfg.released_code_quirks)
+            penalty, leaked = curvature_penalty(model, x_arch, y_arch, cfg.h_at(epoch), cfg.curvature_weight,
+                                                cfg.curvature_reduction, restore_mode=not cfg.bn_eval_after_penalty,
+                                                alpha_grads=cfg.direction_loss_in_alpha_grad)  # fmt: skip
             loss = loss + cfg.gamma * penalty
             metrics["curvature"] = penalty.item()
         loss.backward(inputs=model.arch_parameters())
+        for alpha, g in zip(model.arch_parameters(), leaked or ()):
+            alpha.grad += g
         return metrics
 
     def _weight_step_in_eval_mode(self, epoch: int) -> bool:
-        return self.config.released_code_quirks and epoch >= self.config.warmup_epochs
+        return self.config.bn_eval_after_penalty and epoch >= self.config.warmup_epochs
 
-    def _arch_batches(self, split, augment, epoch):
-        if not self.config.released_code_quirks:
-            return super()._arch_batches(split, augment, epoch)
-        # the released code's `next(iter(valid_queue))` on an unshuffled loader: the first batch, re-augmented
-        first = split.subset(torch.arange(self.config.batch_size))
-        return super()._arch_batches(first, augment, epoch)
+    def _weight_step_first(self) -> bool:
+        return self.config.weight_step_first
+
+    def _normalization(self):
+        return ADVRUSH_SEARCH_STATS.get(self.spec.name) or super()._normalization()
 
 
 # ---- ARNAS ------------------------------------------------------------------------------------------------------

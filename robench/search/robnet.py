@@ -3,16 +3,18 @@ sampled architectures ranked by their PGD accuracy after a short adversarial fin
 
 1. The supernet (:class:`RobNetSupernet`) is trained with PGD-7 adversarial training; every step runs a freshly
    sampled sub-architecture (each edge op kept with probability ``keep_prob``).
-2. ``candidates`` architectures are sampled. With ``fsp_keep < 1`` the FSP filter of the cell-free search keeps
-   only that fraction with the smallest FSP distance between clean and adversarial inputs in the deep cells
-   (those after the second reduction), measured with the supernet's weights.
+2. ``candidates`` architectures are sampled; with a budget (``max_params``, ``max_flops``: of the network the
+   genotype builds at ``budget_C`` channels, counted by :class:`BudgetCosts`) only architectures within it. The
+   FSP filter, which the paper uses for its cell-free search (on by default there), keeps the fraction
+   ``fsp_keep`` with the smallest FSP distance between clean and adversarial inputs in the deep cells (those
+   after the second reduction), measured with the supernet's weights.
 3. Each kept candidate is fine-tuned for ``finetune_epochs`` epochs of PGD-7 adversarial training from the
    supernet's weights (the masked supernet, as the authors did), then attacked with ``eval_attack`` on held-out
    training images; the best PGD accuracy wins (ties: clean accuracy).
 
-No code of this search was released; the paper and the authors' answers fix the procedure, not the budgets
-(supernet epochs, learning rates, path-dropout rate, FSP threshold), so those are fields of the configuration.
-Every phase is resumable: the supernet per epoch, the candidates one by one.
+No code of this search was released; the paper and the authors' answers fix the procedure, not most of its
+values: :class:`RobNetSearchConfig` marks each value the paper does not publish. Every phase is resumable: the
+supernet per epoch, the candidates one by one.
 """
 
 from __future__ import annotations
@@ -34,18 +36,35 @@ from robench.errors import RobenchError
 from robench.evaluate.attacks import build_stages, resolve_attack
 from robench.perturb import Adversary, perturb
 from robench.runstate import capture_rng, restore_rng, seed_everything
-from robench.search.base import STATE_FORMAT, Search
+from robench.search.base import STATE_FORMAT, Preset, Search
 from robench.search.run import SearchResult
-from robench.search.robnet_space import RobNetSupernet, fsp_distance
+from robench.search.robnet_space import BudgetCosts, RobNetSupernet, fsp_distance
 from robench.zoo.genotypes import RobNetGenotype
 
 CANDIDATES_FILE = "candidates.jsonl"
 
 
+# The kept fraction when the FSP filter is on and ``fsp_keep`` is not set: robench's, the paper gives none.
+FSP_KEEP_CELL_FREE = 0.5
+
+
 @dataclass(frozen=True)
 class RobNetSearchConfig:
-    """The search's budget and settings. The adversary is RobNet's training PGD: 7 steps of 2/255 in an 8/255
-    ball from a uniform start, the model in train mode."""
+    """The search's settings. Published (the paper, the authors' answers in RobNets issues #9/#12, SPEC 4.3):
+    the search space, PGD adversarial training of the supernet with path dropout, ``candidates`` = 1,000
+    sampled architectures, ``finetune_epochs`` = 3, ranking by PGD accuracy, the FSP filter for the cell-free
+    search, budgeted searches at small / medium / large sizes. The adversary is the released training PGD
+    (``main.py``: 7 steps of 2/255 in an 8/255 ball from a uniform start, the model in train mode).
+
+    Not published, so robench's choice: the supernet's width, depth, batch, epochs, learning rates and schedule
+    (``C``, ``layers``, ``batch_size``, ``supernet_epochs``, ``lr``, ``lr_min``, ``momentum``, ``weight_decay``;
+    the training ones follow RobNets' ``main.py``), the path-dropout rate ``keep_prob``, the fine-tuning
+    ``finetune_lr``, the held-out ``n_val`` images and the ranking attack ``eval_attack``, the FSP threshold
+    (``fsp_keep``; None: ``FSP_KEEP_CELL_FREE`` for a cell-free search, off for a cell-based one), the FSP's deep
+    cells (those after the second reduction), and the budget values (the presets take the paper's reported sizes
+    of RobNet-small / -medium / -large as caps) and the network they are counted on (``budget_C`` channels,
+    ``budget_layers`` cells for a cell-based search, the searched cells for a cell-free one), and ``seed``.
+    """
 
     cell_free: bool = False
     C: int = 16
@@ -61,7 +80,11 @@ class RobNetSearchConfig:
     step_size: str = "2/255"
     steps: int = 7
     candidates: int = 1000
-    fsp_keep: float = 1.0
+    fsp_keep: float | None = None
+    max_params: float | None = None
+    max_flops: float | None = None
+    budget_C: int = 36
+    budget_layers: int = 20
     finetune_epochs: int = 3
     finetune_lr: float = 0.01
     n_val: int = 1000
@@ -71,15 +94,48 @@ class RobNetSearchConfig:
     seed: int = 10
 
     def __post_init__(self) -> None:
-        if not 0 < self.keep_prob <= 1 or not 0 < self.fsp_keep <= 1:
+        if not 0 < self.keep_prob <= 1 or not 0 < self.fsp_fraction <= 1:
             raise RobenchError("keep_prob and fsp_keep must be in (0, 1]", hint="e.g. keep_prob=0.5 fsp_keep=0.5")
         if min(self.candidates, self.supernet_epochs, self.n_val, self.batch_size) < 1 or self.finetune_epochs < 0:
             raise RobenchError("candidates, supernet_epochs, n_val and batch_size must be positive",
                                hint="e.g. candidates=20 supernet_epochs=1")  # fmt: skip
+        if any(b is not None and b <= 0 for b in (self.max_params, self.max_flops)) or min(self.budget_C,
+                                                                                            self.budget_layers) < 1:
+            raise RobenchError("max_params and max_flops must be positive (or none), budget_C and budget_layers "
+                               "at least 1", hint="e.g. max_params=4.41e6, or max_params=none")  # fmt: skip
+
+    @property
+    def fsp_fraction(self) -> float:
+        """The fraction of candidates the FSP filter keeps (1: the filter is off)."""
+        if self.fsp_keep is not None:
+            return self.fsp_keep
+        return FSP_KEEP_CELL_FREE if self.cell_free else 1.0
+
+    @property
+    def budgeted(self) -> bool:
+        return self.max_params is not None or self.max_flops is not None
 
     @property
     def adversary(self) -> Adversary:
         return Adversary(parse_eps(self.eps), parse_eps(self.step_size), self.steps, "uniform", "train")
+
+
+ROBNET_PRESETS = {
+    "cell-based": Preset(RobNetSearchConfig(), (
+        "the paper's cell-based search: one cell shared by all layers, 1,000 sampled candidates fine-tuned 3 "
+        "epochs each and ranked by PGD accuracy, no FSP filter; every other value is robench's "
+        "(RobNetSearchConfig lists them)")),
+    "cell-free": Preset(RobNetSearchConfig(cell_free=True, layers=20), (
+        "the paper's cell-free search: one cell per layer of the 20-cell network (RobNet-free's), the FSP "
+        f"filter on (robench keeps {FSP_KEEP_CELL_FREE:g} of the candidates: the paper's threshold is "
+        "unpublished), then fine-tuning and ranking as in the cell-based search")),
+    **{name: Preset(RobNetSearchConfig(max_params=size), (
+        f"the paper's budgeted cell-based search at the {name} budget: candidates of at most {size / 1e6:.2f}M "
+        f"parameters (the size the paper reports for RobNet-{name}, used as the cap: the paper publishes the "
+        "found networks' sizes, not its budget values; counted on the 36-channel, 20-cell CIFAR network with "
+        "the data set's classes, where the paper's counts match a 100-way classifier, SPEC 3.3)"))
+       for name, size in (("small", 4.41e6), ("medium", 5.66e6), ("large", 6.89e6))},
+}  # fmt: skip
 
 
 class RobNetSearch(Search):
@@ -87,6 +143,7 @@ class RobNetSearch(Search):
 
     method = "robnet"
     config_type = RobNetSearchConfig
+    presets = ROBNET_PRESETS
 
     @property
     def zoo_entry(self) -> str:
@@ -101,7 +158,8 @@ class RobNetSearch(Search):
         candidates = self._sample_candidates(supernet)
         scored = self._score(supernet, candidates, train, val)
         best = max(scored, key=lambda c: (c["robust_accuracy"], c["clean_accuracy"]))
-        details = {"best": best, "candidates": scored, "supernet_history": self.run_dir.read_log()}
+        details = {"best": best, "candidates": scored, "fsp_keep": cfg.fsp_fraction,
+                   "supernet_history": self.run_dir.read_log()}  # fmt: skip
         return self.run_dir.finish(RobNetGenotype.from_str(best["genotype"]), details, time.perf_counter() - started)
 
     # -- phases --------------------------------------------------------------------------------------------------
@@ -140,14 +198,34 @@ class RobNetSearch(Search):
         return time.perf_counter() - started
 
     def _sample_candidates(self, supernet: RobNetSupernet) -> list[RobNetGenotype]:
-        rng = random.Random(derive_seed(self.config.seed, "candidates"))
+        """``candidates`` distinct architectures, each within the budget (uniform draws under it, by rejection)."""
+        cfg = self.config
+        within = self._budget_check()
+        rng = random.Random(derive_seed(cfg.seed, "candidates"))
         found: dict[str, RobNetGenotype] = {}
         tries = 0
-        while len(found) < self.config.candidates and tries < 100 * self.config.candidates:
-            genotype = supernet.sample_architecture(rng, self.config.keep_prob)
-            found.setdefault(genotype.to_str(), genotype)
+        while len(found) < cfg.candidates and tries < 100 * cfg.candidates:
+            genotype = supernet.sample_architecture(rng, cfg.keep_prob)
+            if within(genotype):
+                found.setdefault(genotype.to_str(), genotype)
             tries += 1
+        if not found:
+            raise RobenchError(f"none of {tries} sampled architectures fits the budget (max_params={cfg.max_params}, "
+                               f"max_flops={cfg.max_flops})", hint="raise the budget or keep_prob")  # fmt: skip
         return list(found.values())
+
+    def _budget_check(self):
+        cfg = self.config
+        if not cfg.budgeted:
+            return lambda genotype: True
+        costs = BudgetCosts(cfg.budget_C, cfg.layers if cfg.cell_free else cfg.budget_layers,
+                            self.spec.num_classes, self.spec.image_size[-1])  # fmt: skip
+
+        def within(genotype: RobNetGenotype) -> bool:
+            return (cfg.max_params is None or costs.params(genotype) <= cfg.max_params) and \
+                (cfg.max_flops is None or costs.flops(genotype) <= cfg.max_flops)
+
+        return within
 
     def _score(self, supernet, candidates, train, val) -> list[dict]:
         """FSP filter, then fine-tune and attack each kept candidate; finished candidates are read back."""
@@ -156,11 +234,12 @@ class RobNetSearch(Search):
         done = {c["genotype"]: c for c in map(json.loads, path.read_text().splitlines())} if path.is_file() else {}
         fsp: dict[str, float] = {}
         kept = candidates
-        if cfg.fsp_keep < 1:
+        if cfg.fsp_fraction < 1:
             for genotype in candidates:
                 key = genotype.to_str()
                 fsp[key] = done[key]["fsp"] if key in done else self._fsp(supernet, genotype, val)
-            kept = sorted(candidates, key=lambda g: fsp[g.to_str()])[: max(1, round(cfg.fsp_keep * len(candidates)))]
+            keep = max(1, round(cfg.fsp_fraction * len(candidates)))
+            kept = sorted(candidates, key=lambda g: fsp[g.to_str()])[:keep]
         scored = []
         for n, genotype in enumerate(kept):
             key = genotype.to_str()

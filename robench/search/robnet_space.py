@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -137,3 +137,68 @@ def fsp_distance(model: RobNet, x: torch.Tensor, x_adv: torch.Tensor, cells: Seq
         for hook in hooks:
             hook.remove()
     return float(torch.stack(distances).mean())
+
+
+# ---- budgets --------------------------------------------------------------------------------------------------
+
+
+def count_macs(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
+    """Multiply-accumulates of one forward of ``x`` (one image) per convolution and linear layer, by module name."""
+    macs: dict[str, int] = {}
+
+    def hook(name: str):
+        def record(module: nn.Module, inputs, out: torch.Tensor) -> None:
+            if isinstance(module, nn.Conv2d):
+                per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+                macs[name] = out[0].numel() * per_output
+            else:
+                macs[name] = module.in_features * module.out_features
+
+        return record
+
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    hooks = [m.register_forward_hook(hook(n)) for n, m in layers]
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for handle in hooks:
+            handle.remove()
+    return macs
+
+
+class BudgetCosts:
+    """The parameters and FLOPs (multiply-accumulates of convolutions and linear layers, one image) of the RobNet
+    that a genotype builds at width ``C`` with ``layers`` cells, as sums of per-op costs: each edge's sep conv and
+    identity (a factorized reduce when strided) cost the same in every architecture, so one all-``11`` network
+    measured once prices every candidate exactly."""
+
+    def __init__(self, C: int, layers: int, num_classes: int, image_size: int = 32):
+        network = RobNetSupernet(C, num_classes, layers, cell_free=True).eval()
+        sizes = ((name, p.numel()) for name, p in network.named_parameters())
+        self.op_params, self.base_params = self._per_op(sizes, layers)
+        macs = count_macs(network, torch.zeros(1, 3, image_size, image_size))
+        self.op_flops, self.base_flops = self._per_op(macs.items(), layers)
+        self.layers = layers
+
+    @staticmethod
+    def _per_op(costs: Iterable[tuple[str, int]], layers: int) -> tuple[torch.Tensor, int]:
+        """Costs by parameter or module name -> (per [cell, edge, (identity, conv)], the rest of the network)."""
+        per_op, total = torch.zeros(layers, len(ROBNET_EDGES), 2, dtype=torch.int64), 0
+        for name, cost in costs:
+            total += cost
+            match = _EDGE_KEY.match(name)
+            if match is not None:
+                _, cell, edge, part, _ = match.groups()
+                per_op[int(cell), int(edge), int(part == "conv")] += cost
+        return per_op, total - int(per_op.sum())
+
+    def _mask(self, genotype: RobNetGenotype) -> torch.Tensor:
+        bits = [[[int(code[0]), int(code[1])] for code in genotype.cell(i)] for i in range(self.layers)]
+        return torch.tensor(bits, dtype=torch.int64)
+
+    def params(self, genotype: RobNetGenotype) -> int:
+        return self.base_params + int((self._mask(genotype) * self.op_params).sum())
+
+    def flops(self, genotype: RobNetGenotype) -> int:
+        return self.base_flops + int((self._mask(genotype) * self.op_flops).sum())

@@ -120,8 +120,13 @@ class CellSupernet(nn.Module):
         return [p for _, p in self.named_weight_parameters()]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_normalized(self.normalize(x))
+
+    def forward_normalized(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits of an already normalised input: the network the reference code sees, whose inputs are
+        normalised by the data pipeline (input-space quantities such as AdvRush's penalty are taken there)."""
         weights = {kind: F.softmax(alpha, dim=-1) for kind, alpha in self.alphas.items()}
-        s0 = s1 = self.stem(self.normalize(x))
+        s0 = s1 = self.stem(x)
         for role, cell in zip(self.roles, self.cells):
             s0, s1 = s1, cell(s0, s1, weights[role.kind])
         return self.classifier(self.global_pooling(s1).flatten(1))
