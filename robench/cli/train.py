@@ -6,7 +6,7 @@ import click
 
 from robench.cli.options import data_dir_option, dataset_option, device_option
 
-RECIPES = "darts, pdarts, robnet-pgd, advrush-pgd, arnas-pgd, trades, fast-at"
+RECIPES = "darts, pdarts, random-ensemble, robnet-pgd, advrush-pgd, arnas-pgd, trades, fast-at"
 
 
 @click.command("train")

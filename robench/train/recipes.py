@@ -34,6 +34,10 @@ class Recipe:
     written (``"8/255"``, ``"0.031"``); ``start="normal"`` is ``x + 0.001 * N(0, 1)`` (TRADES / AdvRush).
     ``attack_mode`` is the mode the model is in while the training adversary runs. ``aux_on_clean`` computes the
     auxiliary loss on the clean forward pass (AdvRush / ARNAS) instead of the adversarial one.
+
+    ``members_separately`` (ensembles) trains each member on its own, for its share of ``epochs`` by cell count
+    (:func:`member_epochs`), each with this recipe's schedule over its own epochs; then the combining head for
+    ``combiner_epochs`` on the fixed members (same optimiser settings, no warm-up, drop-path or auxiliary loss).
     """
 
     name: str = "custom"
@@ -64,6 +68,9 @@ class Recipe:
     aux_weight: float = 0.0
     aux_on_clean: bool = False
     drop_path: float = 0.0
+    # ensembles
+    members_separately: bool = False
+    combiner_epochs: int = 2
     # training adversary
     adversary: str = "none"
     eps: str = "8/255"
@@ -185,6 +192,8 @@ class Recipe:
             raise bad("aux_weight, trades_beta, cutout and crop_padding must be non-negative", "check those fields")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise bad(f"grad_clip must be positive or None, got {self.grad_clip}", "use grad_clip=none to disable it")
+        if self.combiner_epochs < 1:
+            raise bad(f"combiner_epochs must be at least 1, got {self.combiner_epochs}", "e.g. combiner_epochs=2")
         if self.lr_reference_batch is not None and self.lr_reference_batch < 1:
             raise bad("lr_reference_batch must be a positive batch size or None", "e.g. lr_reference_batch=none")
 
@@ -198,6 +207,12 @@ def _eps_text(value: Any, name: str) -> str:
     except RobenchError as err:
         raise RobenchError(f"invalid recipe {name}: {err.message}", hint=err.hint) from None
     return text
+
+
+def member_epochs(epochs: int, cells: tuple[int, ...] | list[int]) -> list[int]:
+    """The paper's split of an ensemble's epoch budget: each member's share by its cell count (at least 1), so
+    600 epochs over members of 12, 6 and 2 cells are 360, 180 and 60 (Devaguptapu et al. 2021, section 3)."""
+    return [max(1, round(epochs * c / sum(cells))) for c in cells]
 
 
 def field_names() -> list[str]:
@@ -240,6 +255,13 @@ PRESETS: dict[str, Recipe] = {
     "pdarts": _DARTS.replace(
         name="pdarts", source="P-DARTS (Chen et al. 2019), chenxin061/pdarts train_cifar.py; SPEC 8.5",
         batch_size=128, drop_path=0.3,
+    ),
+    "random-ensemble": _DARTS.replace(
+        name="random-ensemble",
+        source="Devaguptapu et al. 2021 (seed 003) sections 3 and 4.4: each member trained separately with the "
+               "DARTS protocol (quark0/darts train.py), 600 epochs split by cell count, then the combiner for 2 "
+               "epochs; the combiner's optimiser settings are robench's (the DARTS ones, cosine over 2 epochs)",
+        members_separately=True, combiner_epochs=2,
     ),
     "robnet-pgd": Recipe(
         name="robnet-pgd",
@@ -290,4 +312,4 @@ def get_recipe(recipe: str | Recipe | Mapping[str, Any], **overrides: Any) -> Re
     return Recipe.from_preset(recipe, **overrides)
 
 
-__all__ = ["Recipe", "PRESETS", "get_recipe", "list_recipes", "parse_field", "parse_settings"]
+__all__ = ["Recipe", "PRESETS", "get_recipe", "list_recipes", "member_epochs", "parse_field", "parse_settings"]

@@ -30,7 +30,7 @@ from torch import nn
 from robench.data import Augment, TensorSplit, TrainLoader, get_dataset, load_split, select_subset
 from robench.errors import RobenchError
 from robench.train.adversary import adversary_from_recipe, training_step
-from robench.train.recipes import Recipe, get_recipe
+from robench.train.recipes import Recipe, get_recipe, member_epochs
 from robench.train.run_log import ProgressDisplay, RunLog
 from robench.rundir import atomic_write, make_dir
 from robench.runstate import capture_rng, load_state, restore_rng, save_state, seed_everything
@@ -89,6 +89,19 @@ class _TrainForward(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         return [self.model.forward_train(x) for x in inputs]
+
+
+@dataclass
+class _Phase:
+    """One stage of a run: ``module`` trains (its ``forward_train`` and parameters) under ``recipe``."""
+
+    name: str  # "" when the whole model trains in one stage
+    module: nn.Module
+    recipe: Recipe
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}: " if self.name else ""
 
 
 class _Meter:
@@ -231,6 +244,10 @@ class Trainer:
         self.log_every = log_every
         self.clean_acc_every = clean_acc_every
         args = dict(model_args or {})
+        if self.recipe.members_separately and self.entry.family != "ensemble":
+            raise RobenchError(f"recipe {self.recipe.name!r} trains an ensemble's members separately, and "
+                               f"{self.entry.name} is not an ensemble",
+                               hint="train random_ensemble with it, or --set members_separately=false")  # fmt: skip
         if self.recipe.aux_weight > 0:
             if not self.entry.has_auxiliary_head:
                 raise RobenchError(
@@ -273,23 +290,24 @@ class Trainer:
         split = training_subset(load_split(self.dataset, "train", self.data_dir), self.spec.n_train)
         augment = Augment(recipe.crop_padding, recipe.flip, recipe.cutout)
         loader = TrainLoader(split, recipe.batch_size, self.device, augment, seed=recipe.seed)
-        optimizer = torch.optim.SGD(
-            parameter_groups(model, recipe.weight_decay, recipe.no_wd_on_bn_bias),
-            lr=recipe.lr_at(0, 0, len(loader)), momentum=recipe.momentum, nesterov=recipe.nesterov,
-        )  # fmt: skip
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
-        position = {"epoch": 0, "step": 0, "global_step": 0, "seconds": 0.0, "meter": None, "last_epoch": None}
+        position = {"phase": 0, "epoch": 0, "step": 0, "global_step": 0, "seconds": 0.0, "meter": None,
+                    "last_epoch": None}  # fmt: skip
         log = RunLog(self.out / LOG_FILE, enabled=self.rank == 0)
+        optimizer_state = None
         if state is not None:
             model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
+            optimizer_state = state["optimizer"]
             scaler.load_state_dict(state["scaler"])
             restore_rng(state["rng"][min(self.rank, len(state["rng"]) - 1)])
-            position = {k: state[k] for k in position}
+            position = {k: state.get(k, default) for k, default in position.items()}
             log.truncate_after(position["global_step"])
             _logger.info("resuming %s at epoch %d, step %d", self.out, position["epoch"] + 1, position["step"])
         if state is None or not state.get("finished"):
-            finished = self._loop(model, loader, optimizer, scaler, position, log, max_steps)
+            try:
+                finished = self._loop(model, loader, optimizer_state, scaler, position, log, max_steps)
+            finally:
+                model.requires_grad_(True)  # an ensemble's combining stage freezes the members
             if not finished:
                 return None
         return self._finish(model, split, position)
@@ -363,75 +381,113 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
-    def _loop(self, model, loader, optimizer, scaler, position, log, max_steps) -> bool:
-        recipe, adversary = self.recipe, adversary_from_recipe(self.recipe)
-        forward_train: nn.Module = _TrainForward(model)
+    def _phases(self, model: nn.Module) -> list[_Phase]:
+        """What trains, one stage after the other: the whole model; or, for ``members_separately``, each member of
+        the ensemble on its share of the epochs and then its combining head."""
+        recipe = self.recipe
+        if not recipe.members_separately:
+            return [_Phase("", model, recipe)]
+        cells = [layers for layers, _ in model.genotype.members]
+        phases = [_Phase(f"member {i + 1}/{len(cells)}", model.member(i), recipe.replace(epochs=epochs))
+                  for i, epochs in enumerate(member_epochs(recipe.epochs, cells))]  # fmt: skip
+        combining = recipe.replace(epochs=recipe.combiner_epochs, warmup_epochs=0, drop_path=0.0, aux_weight=0.0)
+        return [*phases, _Phase("combiner", model.combining_stage(), combining)]
+
+    def _optimizer(self, module: nn.Module, recipe: Recipe, steps_per_epoch: int) -> torch.optim.Optimizer:
+        return torch.optim.SGD(
+            parameter_groups(module, recipe.weight_decay, recipe.no_wd_on_bn_bias),
+            lr=recipe.lr_at(0, 0, steps_per_epoch), momentum=recipe.momentum, nesterov=recipe.nesterov,
+        )  # fmt: skip
+
+    def _train_forward(self, module: nn.Module) -> nn.Module:
+        forward_train: nn.Module = _TrainForward(module)
         if self.world > 1:
             forward_train = nn.parallel.DistributedDataParallel(
                 forward_train, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 broadcast_buffers=False,  # _sync_buffers does it after every step instead
             )
+        return forward_train
+
+    def _loop(self, model, loader, optimizer_state, scaler, position, log, max_steps) -> bool:
+        phases = self._phases(model)
         steps_per_epoch, done_here = len(loader), 0
         with ProgressDisplay(self.quiet) as display:
-            while position["epoch"] < recipe.epochs:
-                epoch, first = position["epoch"], position["step"]
-                if hasattr(model, "drop_path_prob"):
-                    model.drop_path_prob = recipe.drop_path_at(epoch)
-                meter = _Meter(self.device, position["meter"])
-                loader.set_epoch(epoch)
-                batches = iter(loader)
-                for _ in range(first):  # replay the epoch's draws up to the resume point
-                    next(batches)
-                display.start_epoch(epoch, recipe.epochs, steps_per_epoch, first)
-                tick, images = time.perf_counter(), 0
-                for step in range(first, steps_per_epoch):
-                    x, y = self._shard(*next(batches))
-                    lr = recipe.lr_at(epoch, step, steps_per_epoch)
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                    out = training_step(model, forward_train, x, y, recipe, adversary, self._autocast)
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(out.loss).backward()
-                    if recipe.grad_clip is not None:
-                        scaler.unscale_(optimizer)
-                        nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    self._sync_buffers(model)
-                    position["global_step"] += 1
-                    clean = self._clean_logits(model, out, x, position["global_step"])
-                    meter.update(out.loss, y.shape[0], y, clean, out.logits_adv)
-                    images += y.shape[0] * self.world
-                    position["step"] = step + 1
-                    done_here += 1
-                    if self.log_every and position["global_step"] % self.log_every == 0:
-                        seconds = time.perf_counter() - tick
-                        record = self._record("step", position, meter, lr, images / seconds)
-                        log.write(record)
-                        display.update(step + 1, _stats_text(record))
-                    else:
-                        display.update(step + 1, "")
-                    last_step = step + 1 == steps_per_epoch
-                    budget_spent = max_steps is not None and done_here >= max_steps
-                    periodic = self.save_every_steps and position["global_step"] % self.save_every_steps == 0
-                    if not last_step and (budget_spent or periodic):
-                        position["meter"] = meter.sums.cpu()
-                        position["seconds"] += time.perf_counter() - tick
-                        tick, images = time.perf_counter(), 0
-                        self._save(model, optimizer, scaler, position)
-                    if budget_spent and not last_step:
+            while True:
+                phase = phases[position["phase"]]
+                recipe, module = phase.recipe, phase.module
+                last_phase = position["phase"] == len(phases) - 1
+                if position["epoch"] >= recipe.epochs:
+                    if last_phase:
+                        return True
+                    position.update(phase=position["phase"] + 1, epoch=0, step=0, meter=None)
+                    optimizer_state = None  # the next stage trains other parameters, from a fresh optimiser
+                    continue
+                module.train()
+                optimizer = self._optimizer(module, recipe, steps_per_epoch)
+                if optimizer_state is not None:
+                    optimizer.load_state_dict(optimizer_state)
+                    optimizer_state = None
+                adversary, forward_train = adversary_from_recipe(recipe), self._train_forward(module)
+                epochs_before = sum(p.recipe.epochs for p in phases[: position["phase"]])
+                while position["epoch"] < recipe.epochs:
+                    epoch, first = position["epoch"], position["step"]
+                    if hasattr(module, "drop_path_prob"):
+                        module.drop_path_prob = recipe.drop_path_at(epoch)
+                    meter = _Meter(self.device, position["meter"])
+                    loader.set_epoch(epochs_before + epoch)
+                    batches = iter(loader)
+                    for _ in range(first):  # replay the epoch's draws up to the resume point
+                        next(batches)
+                    display.start_epoch(epoch, recipe.epochs, steps_per_epoch, first)
+                    tick, images = time.perf_counter(), 0
+                    for step in range(first, steps_per_epoch):
+                        x, y = self._shard(*next(batches))
+                        lr = recipe.lr_at(epoch, step, steps_per_epoch)
+                        for group in optimizer.param_groups:
+                            group["lr"] = lr
+                        out = training_step(module, forward_train, x, y, recipe, adversary, self._autocast)
+                        optimizer.zero_grad(set_to_none=True)
+                        scaler.scale(out.loss).backward()
+                        if recipe.grad_clip is not None:
+                            scaler.unscale_(optimizer)
+                            nn.utils.clip_grad_norm_(module.parameters(), recipe.grad_clip)
+                        scaler.step(optimizer)
+                        scaler.update()
+                        self._sync_buffers(model)
+                        position["global_step"] += 1
+                        clean = self._clean_logits(module, out, x, position["global_step"])
+                        meter.update(out.loss, y.shape[0], y, clean, out.logits_adv)
+                        images += y.shape[0] * self.world
+                        position["step"] = step + 1
+                        done_here += 1
+                        if self.log_every and position["global_step"] % self.log_every == 0:
+                            seconds = time.perf_counter() - tick
+                            record = self._record("step", phase, position, meter, lr, images / seconds)
+                            log.write(record)
+                            display.update(step + 1, _stats_text(record))
+                        else:
+                            display.update(step + 1, "")
+                        last_step = step + 1 == steps_per_epoch
+                        budget_spent = max_steps is not None and done_here >= max_steps
+                        periodic = self.save_every_steps and position["global_step"] % self.save_every_steps == 0
+                        if not last_step and (budget_spent or periodic):
+                            position["meter"] = meter.sums.cpu()
+                            position["seconds"] += time.perf_counter() - tick
+                            tick, images = time.perf_counter(), 0
+                            self._save(model, optimizer, scaler, position)
+                        if budget_spent and not last_step:
+                            return False
+                    position["seconds"] += time.perf_counter() - tick
+                    record = self._record("epoch", phase, position, meter, lr, None)
+                    record["seconds"] = round(position["seconds"], 3)
+                    log.write(record)
+                    display.print(_stats_text(record, prefix=f"{phase.prefix}epoch {epoch + 1}/{recipe.epochs}"))
+                    position.update(epoch=epoch + 1, step=0, meter=None)
+                    position["last_epoch"] = record
+                    finished = last_phase and position["epoch"] == recipe.epochs
+                    self._save(model, optimizer, scaler, position, finished=finished)
+                    if max_steps is not None and done_here >= max_steps and not finished:
                         return False
-                position["seconds"] += time.perf_counter() - tick
-                record = self._record("epoch", position, meter, lr, None)
-                record["seconds"] = round(position["seconds"], 3)
-                log.write(record)
-                display.print(_stats_text(record, prefix=f"epoch {epoch + 1}/{recipe.epochs}"))
-                position.update(epoch=epoch + 1, step=0, meter=None)
-                position["last_epoch"] = record
-                self._save(model, optimizer, scaler, position, finished=position["epoch"] == recipe.epochs)
-                if max_steps is not None and done_here >= max_steps and position["epoch"] < recipe.epochs:
-                    return False
-        return True
 
     def _sync_buffers(self, model: nn.Module) -> None:
         """Give every rank rank 0's batch-norm statistics after each step, so all ranks hold the very state that
@@ -462,9 +518,12 @@ class Trainer:
         model.train()
         return logits
 
-    def _record(self, event: str, position: dict, meter: _Meter, lr: float, images_per_s: float | None) -> dict:
+    def _record(self, event: str, phase: _Phase, position: dict, meter: _Meter, lr: float,
+                images_per_s: float | None) -> dict:  # fmt: skip
         record: dict[str, Any] = {"event": event, "epoch": position["epoch"] + 1, "step": position["global_step"],
                                   **meter.summary(self.world), "lr": lr}  # fmt: skip
+        if phase.name:
+            record["phase"] = phase.name
         if images_per_s is not None:
             record["images_per_s"] = round(images_per_s, 2)
         return record
@@ -484,6 +543,7 @@ class Trainer:
                 "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict(),
                 "rng": rngs,
+                "phase": position["phase"],
                 "epoch": position["epoch"],
                 "step": position["step"],
                 "global_step": position["global_step"],
@@ -532,7 +592,8 @@ class Trainer:
 
         args = {**self.spec.model_args, "auxiliary": False}
         export = create_model(self.spec.model, dataset=self.dataset, **args).to(self.device)
-        weights = {k: v for k, v in model.state_dict().items() if not k.startswith("auxiliary_head.")}
+        # the model's own auxiliary head, or its members' (an ensemble's)
+        weights = {k: v for k, v in model.state_dict().items() if ".auxiliary_head." not in f".{k}"}
         export.load_state_dict(weights, strict=True)
         return export.eval()
 

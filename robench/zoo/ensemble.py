@@ -4,7 +4,11 @@ head on their logits: two linear layers with batch norm, then a linear classifie
 for attacks: gradients flow through every member and the head.
 
 The paper trains each member separately (standard DARTS protocol, epochs split by cell count), then fits the
-head for two epochs. Members see normalised inputs: train member ``i`` on ``model.normalize(x)``.
+head for two epochs: the ``random-ensemble`` training recipe, which trains :meth:`RandomEnsemble.member` ``i``
+(the ensemble's normalisation, then member ``i``) and then :meth:`RandomEnsemble.combining_stage` (the head on
+the fixed members). With ``auxiliary=True`` every member has DARTS' auxiliary head; the ensemble's own
+auxiliary output, for training it as one network, is the mean of the members' auxiliary logits (robench's
+choice: the paper trains no ensemble jointly).
 """
 
 from __future__ import annotations
@@ -57,9 +61,76 @@ class RandomEnsemble(nn.Module):
         x = self.normalize(x)
         return self.combiner(torch.cat([member(x) for member in self.members], dim=1))
 
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, aux_logits): the mean of the members' auxiliary logits in training mode with auxiliary
+        heads, else None."""
+        x = self.normalize(x)
+        outputs = [member.forward_train(x) for member in self.members]
+        logits = self.combiner(torch.cat([out for out, _ in outputs], dim=1))
+        aux = [a for _, a in outputs if a is not None]
+        return logits, torch.stack(aux).mean(0) if aux else None
+
+    @property
+    def drop_path_prob(self) -> float:
+        return self.members[0].drop_path_prob
+
+    @drop_path_prob.setter
+    def drop_path_prob(self, p: float) -> None:
+        for member in self.members:
+            member.drop_path_prob = p
+
+    def member(self, index: int) -> EnsembleMember:
+        """Member ``index`` as a network of its own, sharing this ensemble's modules."""
+        return EnsembleMember(self.normalize, self.members[index])
+
+    def combining_stage(self) -> CombiningStage:
+        """This ensemble with its members fixed: what the paper's second stage trains (the head only)."""
+        return CombiningStage(self)
+
+
+class EnsembleMember(nn.Module):
+    """One member on [0, 1] inputs: the ensemble's normalisation, then the member network."""
+
+    def __init__(self, normalize: Normalize, network: NetworkCIFAR):
+        super().__init__()
+        self.normalize = normalize
+        self.network = network
+
+    @property
+    def drop_path_prob(self) -> float:
+        return self.network.drop_path_prob
+
+    @drop_path_prob.setter
+    def drop_path_prob(self, p: float) -> None:
+        self.network.drop_path_prob = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(self.normalize(x))
+
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.network.forward_train(self.normalize(x))
+
+
+class CombiningStage(nn.Module):
+    """The whole ensemble's forward with only the head as a submodule: the members stay in eval mode with their
+    parameters frozen (``train()`` puts them there), so the head is fitted to the trained members' outputs."""
+
+    def __init__(self, ensemble: RandomEnsemble):
+        super().__init__()
+        self.combiner = ensemble.combiner
+        self._ensemble = (ensemble,)  # a tuple, so that the members are not parameters of this module
+
+    def train(self, mode: bool = True) -> CombiningStage:
+        self.training = mode
+        self.combiner.train(mode)
+        self._ensemble[0].members.eval().requires_grad_(False)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._ensemble[0](x)
+
     def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
-        """(logits, None): the combined network has no auxiliary output (members have their own)."""
-        return self.forward(x), None
+        return self._ensemble[0](x), None
 
 
 @register_model(
