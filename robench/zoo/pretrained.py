@@ -24,6 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gdown
 import requests
@@ -202,6 +203,10 @@ def _folder_member_url(release: Release) -> str:
 
 
 def _reason(err: BaseException) -> str:
+    if isinstance(err, requests.HTTPError) and err.response is not None:
+        return f"HTTP {err.response.status_code}"
+    if isinstance(err, (requests.ConnectionError, requests.Timeout)) and err.request is not None:
+        return f"{type(err).__name__}: cannot reach {urlsplit(err.request.url).netloc}"
     text = " ".join(str(err).split())
     return f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__
 
