@@ -45,6 +45,7 @@ def train_cmd(ctx: click.Context, name, dataset, recipe, epochs, settings, width
       robench train darts_v2 --recipe darts --set batch_size=64 --n-train 5000 --out runs/darts
       robench train advrush --genotype runs/search/result.json --recipe advrush-pgd --out runs/found
     """
+    from robench.search.run import read_genotype
     from robench.train import Recipe, architecture_args, parse_settings, train
 
     overrides = Recipe.from_preset(recipe).with_settings(parse_settings(settings))
@@ -58,7 +59,8 @@ def train_cmd(ctx: click.Context, name, dataset, recipe, epochs, settings, width
         out,
         dataset=dataset,
         recipe=overrides,
-        model_args=architecture_args(name, width=width, layers=layers, genotype=genotype),
+        model_args=architecture_args(name, width=width, layers=layers,
+                                     genotype=read_genotype(genotype).to_str() if genotype else None),
         n_train=n_train,
         device=device,
         data_dir=data_dir,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,12 +27,17 @@ import torch.distributed as dist
 from torch import nn
 
 from robench.data import Augment, TensorSplit, TrainLoader, get_dataset, load_split, select_subset
+from robench.distributed import init_from_env, resolve_device
 from robench.errors import RobenchError
 from robench.train.adversary import adversary_from_recipe, training_step
 from robench.train.recipes import Recipe, get_recipe, member_epochs
 from robench.train.run_log import ProgressDisplay, RunLog
 from robench.rundir import atomic_write, make_dir
 from robench.runstate import capture_rng, load_state, restore_rng, save_state, seed_everything
+from robench.zoo import create_model
+from robench.zoo.checkpoint import load_checkpoint, read_config, save_checkpoint
+from robench.zoo.genotypes import genotype_from_str
+from robench.zoo.registry import canonical_name, get_entry
 
 _logger = logging.getLogger(__name__)
 
@@ -134,30 +138,6 @@ class _Meter:
         }
 
 
-def _init_distributed() -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device``, else this rank's GPU under torchrun, else cuda when available, else cpu."""
-    if device is None:
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return torch.device("cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise RobenchError(f"invalid device {device!r}", hint="use cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RobenchError(f"device {device} requested but CUDA is not available", hint="use --device cpu")
-    return resolved
-
-
 def parameter_groups(model: nn.Module, weight_decay: float, no_wd_on_bn_bias: bool) -> list[dict[str, Any]]:
     """SGD parameter groups; with ``no_wd_on_bn_bias`` biases and norm-layer affine parameters (every
     parameter of dimension <= 1) get no weight decay, as in RobNet's ``no_wd``."""
@@ -173,18 +153,15 @@ def parameter_groups(model: nn.Module, weight_decay: float, no_wd_on_bn_bias: bo
 def architecture_args(model: str, width: int | None = None, layers: int | None = None,
                       genotype: str | None = None) -> dict[str, int | str]:  # fmt: skip
     """Builder arguments for a generic width and depth: ``C`` for cell-based networks, ``width`` for
-    baselines, ``layers`` where the architecture has a cell count; and ``genotype`` (a canonical string or a
-    search's result.json) for the architectures a search produces."""
-    from robench.zoo.registry import get_entry
-
+    baselines, ``layers`` where the architecture has a cell count; and ``genotype`` (a canonical string, as
+    ``robench.search.read_genotype`` reads it from a search's result.json) for the architectures a search
+    produces."""
     entry, args = get_entry(model), {}
     if genotype is not None:
-        from robench.search.run import read_genotype
-
         if "genotype" not in entry.parameters:
             raise RobenchError(f"{entry.name} has no genotype to set", hint="searched genotypes go to cell-based "
                                "entries such as advrush, arnas, robnet_free or random_ensemble")  # fmt: skip
-        args["genotype"] = read_genotype(genotype).to_str()
+        args["genotype"] = genotype_from_str(genotype).to_str()
     for value, names, what in ((width, ("C", "width"), "width"), (layers, ("layers",), "layers")):
         if value is None:
             continue
@@ -228,9 +205,7 @@ class Trainer:
         log_every: int = 50,
         clean_acc_every: int = 10,
     ):
-        from robench.zoo.registry import canonical_name, get_entry
-
-        self.rank, self.world = _init_distributed()
+        self.rank, self.world = init_from_env()
         self.device = resolve_device(device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)  # NCCL collectives run on the current device
@@ -359,8 +334,6 @@ class Trainer:
         atomic_write(run_file, json.dumps(self.spec.to_dict(), indent=2) + "\n")
 
     def _build_model(self) -> nn.Module:
-        from robench.zoo import create_model
-
         model = create_model(self.spec.model, dataset=self.dataset, **self.spec.model_args)
         if self.recipe.drop_path > 0 and not hasattr(model, "drop_path_prob"):
             raise RobenchError(
@@ -557,8 +530,6 @@ class Trainer:
     # -- the end ------------------------------------------------------------------------------------------------
 
     def _finish(self, model: nn.Module, split: TensorSplit, position: dict) -> TrainResult:
-        from robench.zoo.checkpoint import save_checkpoint
-
         last = position["last_epoch"] or {}
         metrics = {
             "epochs": self.recipe.epochs,
@@ -577,8 +548,6 @@ class Trainer:
         return TrainResult(self.out, checkpoint, metrics, export.eval())
 
     def _finished_result(self, state: dict) -> TrainResult:
-        from robench.zoo.checkpoint import load_checkpoint, read_config
-
         checkpoint = self.out / CHECKPOINT_DIR
         metrics = read_config(checkpoint)["robench"]["metadata"]["training"]["metrics"]
         _logger.info("%s already finished %d epochs; its checkpoint is %s", self.out, state["epoch"], checkpoint)
@@ -588,8 +557,6 @@ class Trainer:
         """The trained model as published: the auxiliary head (a training-only device) removed."""
         if not self.spec.model_args.get("auxiliary"):
             return model.eval()
-        from robench.zoo import create_model
-
         args = {**self.spec.model_args, "auxiliary": False}
         export = create_model(self.spec.model, dataset=self.dataset, **args).to(self.device)
         # the model's own auxiliary head, or its members' (an ensemble's)
