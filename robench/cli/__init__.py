@@ -84,7 +84,9 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool) -> None:
 
 def main() -> None:
     try:
-        sys.exit(cli.main(prog_name="robench", standalone_mode=False))
+        # without standalone mode click returns ctx.exit()'s code, or whatever the command returned
+        code = cli.main(prog_name="robench", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except RobenchError as err:
         fail(err)
     except click.UsageError as err:

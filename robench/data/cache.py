@@ -10,12 +10,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from robench.rundir import atomic_write
 
 _logger = logging.getLogger(__name__)
 
@@ -41,18 +42,9 @@ def content_hash(images: torch.Tensor, labels: torch.Tensor) -> str:
 
 
 def write_cache(path: Path, images: torch.Tensor, labels: torch.Tensor, meta: dict[str, str]) -> None:
-    """Write atomically (temporary file + rename), so a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        tensors = {"images": images.contiguous(), "labels": labels.contiguous()}
-        save_file(tensors, tmp, metadata={"format": CACHE_FORMAT, **meta})
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache may be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write atomically (robench.rundir.atomic_write), so a reader never sees a half-written file."""
+    tensors = {"images": images.contiguous(), "labels": labels.contiguous()}
+    atomic_write(path, save(tensors, metadata={"format": CACHE_FORMAT, **meta}))
 
 
 def read_meta(path: Path) -> dict[str, str] | None:

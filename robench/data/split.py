@@ -125,7 +125,7 @@ def prepare_split(
     }
     try:
         write_cache(path, images, labels, meta)
-    except OSError as err:
+    except (OSError, RobenchError) as err:  # an unwritable cache costs a decode next time, never the run
         _logger.warning("could not cache %s %s at %s (%s): it will be decoded again next time", spec.name, split,
                         path, err)  # fmt: skip
         path = None

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from robench.errors import RobenchError
+from robench.rundir import atomic_write
 
 
 class ProgressLog:
@@ -66,7 +67,7 @@ class ProgressLog:
                 self.extras[entry["kind"]] = entry
         if self.writer and len(complete) != len([ln for ln in lines[1:] if ln]):
             # drop the torn tail so later appends start on a clean line
-            self.path.write_text("\n".join([lines[0], *complete]) + "\n")
+            atomic_write(self.path, "\n".join([lines[0], *complete]) + "\n")
 
     def get(self, stage: int, batch: int) -> dict | None:
         return self.entries.get((stage, batch))

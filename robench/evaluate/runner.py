@@ -114,8 +114,11 @@ def resolve_threat_model(dataset: str, threat_model: str | ThreatModel | None, e
         base = threat_model
     else:
         base = spec.threat_model(threat_model)
-    tm = base if eps is None else ThreatModel(norm=base.norm, eps=parse_eps(eps),
-                                              eps_text=eps if isinstance(eps, str) else f"{parse_eps(eps):g}")
+    if eps is None:
+        tm = base
+    else:
+        value = parse_eps(eps)
+        tm = ThreatModel(norm=base.norm, eps=value, eps_text=eps if isinstance(eps, str) else f"{value:g}")
     # the diameter of the [0, 1] image cube: a ball this large holds every image, so every number would be 0
     diameter = 1.0 if tm.norm == "Linf" else math.prod(spec.image_size) ** 0.5
     if tm.eps >= diameter:

@@ -71,7 +71,7 @@ class SearchRun:
         path = self.directory / LOG_FILE
         if path.is_file():
             keep = [line for line in path.read_text().splitlines() if json.loads(line).get("epoch", 0) < epochs_done]
-            path.write_text("".join(line + "\n" for line in keep))
+            atomic_write(path, "".join(line + "\n" for line in keep))
 
     def read_log(self) -> list[dict[str, Any]]:
         path = self.directory / LOG_FILE

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from robench.rundir import atomic_write
 
 
 class RunLog:
@@ -24,9 +25,7 @@ class RunLog:
             return
         kept = [line for line in self.path.read_text().splitlines() if line.strip()
                 and json.loads(line).get("step", 0) <= global_step]  # fmt: skip
-        tmp = self.path.with_name(f".{self.path.name}.partial")
-        tmp.write_text("".join(f"{line}\n" for line in kept))
-        os.replace(tmp, self.path)
+        atomic_write(self.path, "".join(f"{line}\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
