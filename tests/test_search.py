@@ -36,8 +36,9 @@ from robench.search.differentiable import (
     unrolled_gradient,
 )
 from robench.search.robnet import FSP_KEEP_CELL_FREE, RobNetSearch
-from robench.search.robnet_space import BudgetCosts, RobNetSupernet, count_macs, fsp_distance, fsp_matrix
+from robench.search.robnet_space import BudgetCosts, RobNetSupernet, count_macs
 from robench.search.supernet import derive_cell
+from robench.zoo.fsp import fsp_distance, fsp_matrix
 from robench.zoo.genotypes import ADVRUSH, ARNAS, PRIMITIVES, ROBNET_LARGE, RobNetGenotype
 from robench.zoo.robnet import RobNet
 from robench.zoo.weights import ROBNET_FREE_SMALL

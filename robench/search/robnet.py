@@ -38,7 +38,8 @@ from robench.perturb import Adversary, perturb
 from robench.runstate import capture_rng, restore_rng, seed_everything
 from robench.search.base import STATE_FORMAT, Preset, Search
 from robench.search.run import SearchResult
-from robench.search.robnet_space import BudgetCosts, RobNetSupernet, fsp_distance
+from robench.search.robnet_space import BudgetCosts, RobNetSupernet
+from robench.zoo.fsp import fsp_distance
 from robench.zoo.genotypes import RobNetGenotype
 
 CANDIDATES_FILE = "candidates.jsonl"

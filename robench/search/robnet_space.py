@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from robench.errors import RobenchError
@@ -107,36 +106,6 @@ class RobNetSupernet(RobNet):
         if not self.normalize.enabled:
             return None, None
         return self.normalize.mean.flatten().tolist(), self.normalize.std.flatten().tolist()
-
-
-# ---- FSP distance ---------------------------------------------------------------------------------------------
-
-
-def fsp_matrix(f_in: torch.Tensor, f_out: torch.Tensor) -> torch.Tensor:
-    """Yim et al.'s flow matrix ``G = (1 / hw) sum_{s,t} F_in[s,t,:] (x) F_out[s,t,:]`` per sample ([B, m, n]);
-    the input of a reduction cell is average-pooled to the output's resolution first."""
-    if f_in.shape[-2:] != f_out.shape[-2:]:
-        f_in = F.adaptive_avg_pool2d(f_in, f_out.shape[-2:])
-    h, w = f_out.shape[-2:]
-    return torch.einsum("bmhw,bnhw->bmn", f_in, f_out) / (h * w)
-
-
-@torch.no_grad()
-def fsp_distance(model: RobNet, x: torch.Tensor, x_adv: torch.Tensor, cells: Sequence[int]) -> float:
-    """RobNet's FSP filter statistic: the mean over ``cells`` and over the batch of ``||G_l(x) - G_l(x_adv)||^2``,
-    with ``G_l`` the flow matrix between cell ``l``'s input (the previous cell's output) and its output."""
-    captured: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-    hooks = [model.cells[i].register_forward_hook(lambda m, inputs, out, i=i: captured.__setitem__(i, (inputs[1], out)))
-             for i in cells]  # fmt: skip
-    try:
-        model(x)
-        clean = {i: fsp_matrix(*captured[i]) for i in cells}
-        model(x_adv)
-        distances = [(clean[i] - fsp_matrix(*captured[i])).pow(2).sum(dim=(1, 2)).mean() for i in cells]
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return float(torch.stack(distances).mean())
 
 
 # ---- budgets --------------------------------------------------------------------------------------------------
