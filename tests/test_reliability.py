@@ -46,6 +46,13 @@ CATALOGUE = [
     ("transfer resnet18_small advrush_small --out {file}/run", "is a file, not a directory", 1),
     ("train resnet18_small --n-train 8 --epochs 1 --out {file}/run", "is a file, not a directory", 1),
     ("search random-ensemble --n-train 8 --out {file}/run", "is a file, not a directory", 1),
+    ("reproduce darts --out run", "unknown search method 'darts'", 1),
+    ("reproduce advrush --recipe fastat --no-push --no-leaderboard --out run", "unknown training recipe 'fastat'", 1),
+    ("reproduce advrush --repo a/b --no-push --out run", "--repo and --no-push contradict each other", 1),
+    ("reproduce advrush --no-push --out run", "no leaderboard/records folder", 1),
+    ("reproduce advrush --repo not-a-repo-id --no-leaderboard --out run", "not-a-repo-id", 1),
+    ("reproduce {file} --no-push --no-leaderboard --out run", "not a pipeline file", 1),
+    ("reproduce advrush --no-push --no-leaderboard --out {file}/run", "is a file, not a directory", 1),
 ]
 
 

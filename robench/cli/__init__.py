@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "transfer": ("robench.cli.evaluate", "transfer_cmd", "Black-box transfer matrix between source and target models."),
     "train": ("robench.cli.train", "train_cmd", "Train a zoo architecture into a checkpoint (resumable)."),
     "search": ("robench.cli.search", "search_cmd", "Search a robust architecture: AdvRush, ARNAS, RobNet, random (resumable)."),
+    "reproduce": ("robench.cli.reproduce", "reproduce_cmd", "Search, train, evaluate, publish and rank in one resumable run."),
     "hub": ("robench.cli.hub", "hub", "Push, pull and list checkpoints on the Hugging Face Hub."),
     "leaderboard": ("robench.cli.leaderboard", "leaderboard", "Build, check and extend the leaderboard."),
 }

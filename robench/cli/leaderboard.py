@@ -7,22 +7,7 @@ from pathlib import Path
 
 import click
 
-from robench.errors import RobenchError
-
-FOLDER = "leaderboard"
-
-
-def find_leaderboard(start: Path | None = None) -> Path:
-    """The ``leaderboard/`` folder (one holding ``records/``) in the current directory or its nearest parent."""
-    start = (start or Path.cwd()).resolve()
-    for directory in (start, *start.parents):
-        if (directory / FOLDER / "records").is_dir():
-            return directory / FOLDER
-    raise RobenchError(
-        f"no {FOLDER}/records folder in {start} or any parent",
-        hint="run from the robench repository, or pass --records DIR and --out DIR",
-    )
-
+from robench.leaderboard.store import FOLDER, find_leaderboard
 
 def _resolve(records: str | None, out: str | None) -> tuple[Path, Path]:
     if records and out:

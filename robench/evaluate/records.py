@@ -42,6 +42,19 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "params": {"type": "integer", "minimum": 0},
                 "weights_sha256": _SHA256,
                 "training": {"type": "string"},
+                "search": {
+                    "type": "object",
+                    "required": ["method", "arch_id", "budget", "request_sha256"],
+                    "properties": {
+                        "method": {"type": "string"},
+                        "arch_id": {"type": "string"},
+                        "seed": {"type": ["integer", "null"]},
+                        "budget": {"type": "object"},
+                        "request_sha256": _SHA256,
+                        "search_seconds": {"type": "number", "minimum": 0},
+                        "scale": {"type": "string"},
+                    },
+                },
             },
         },
         "dataset": {
@@ -154,6 +167,14 @@ TRANSFER_SCHEMA: dict[str, Any] = {
 }
 
 _SCHEMAS = {SCHEMA_ID: RESULT_SCHEMA, TRANSFER_SCHEMA_ID: TRANSFER_SCHEMA}
+
+
+def lineage_text(search: dict[str, Any]) -> str:
+    """A record's ``model.search`` block in words: "advrush search (seed 0; epochs=4, C=8, layers=5, n_train=2000)"."""
+    budget = ", ".join(f"{k}={v if not isinstance(v, list) else '+'.join(map(str, v))}"
+                       for k, v in search["budget"].items())
+    scale = f", {search['scale']} scale" if search.get("scale") else ""
+    return f"{search['method']} search (seed {search.get('seed')}{scale}; {budget})"
 
 
 def validate_record(record: dict, where: str = "record") -> dict:

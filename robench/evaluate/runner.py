@@ -329,9 +329,12 @@ def _architecture_fields(model: nn.Module) -> dict:
     fields = {} if cfg is None else {"architecture": cfg.architecture, "family": cfg.family, "arch_id": cfg.arch_id,
                                      "genotype": cfg.genotype}  # fmt: skip
     checkpoint = getattr(model, "robench_checkpoint", None)
-    recipe = checkpoint.config.get("robench", {}).get("recipe") if checkpoint is not None else None
-    if recipe:
-        fields["training"] = training_label(recipe)
+    block = checkpoint.config.get("robench", {}) if checkpoint is not None else {}
+    if block.get("recipe"):
+        fields["training"] = training_label(block["recipe"])
+    lineage = block.get("metadata", {}).get("search")
+    if lineage:  # the search that found this architecture: record -> weights -> genotype -> search run
+        fields["search"] = lineage
     return fields
 
 

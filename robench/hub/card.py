@@ -17,7 +17,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from robench.errors import RobenchError
 from robench.evaluate.records import SCHEMA_ID as RESULT_SCHEMA
-from robench.evaluate.records import validate_record
+from robench.evaluate.records import lineage_text, validate_record
 from robench.hub.citations import paper_for
 from robench.rundir import atomic_write
 from robench.zoo.checkpoint import CARD_NAME, DEFAULT_LICENSE, WEIGHTS_NAME, read_config, verify_files
@@ -282,6 +282,7 @@ def _architecture(config: dict, files: dict[str, str]) -> str:
         ("family", block.get("family") or "-"),
         ("arch_id", f"`{block['arch_id']}`" if block.get("arch_id") else "-"),
         ("genotype", f"`{block['genotype']}`" if block.get("genotype") else "-"),
+        ("found by", lineage_text(block["metadata"]["search"]) if block.get("metadata", {}).get("search") else "-"),
         ("model_args", f"`{json.dumps(config.get('model_args') or {}, sort_keys=True)}`"),
         ("classes", config["num_classes"]),
         ("input size", " x ".join(str(v) for v in pretrained["input_size"])),

@@ -81,6 +81,7 @@ class Table:
     threat_model: dict
     entries: list[Entry]
     attacks: list[str] = field(default_factory=list)
+    matched: list[tuple[Entry, Entry | None]] = field(default_factory=list)
 
     @property
     def threat(self) -> str:
@@ -145,6 +146,24 @@ def _set_pp_hrs(entries: list[Entry]) -> None:
             entry.pp_hrs = pp_hrs(entry.hrs, baseline, entry.params)
 
 
+# A hand-crafted model is a size match for a searched one when their parameter counts differ by at most this
+# fraction of the searched model's (robench's choice: close enough that size does not explain a difference).
+SIZE_MATCH = 0.25
+
+
+def size_matched(entries: list[Entry]) -> list[tuple[Entry, Entry | None]]:
+    """Each measured model a search found, with the measured hand-crafted model (no genotype) closest to it in
+    size among those trained and evaluated the same way, or None: the seed papers' question, at equal size."""
+    measured = [e for e in entries if e.kind == "measured" and e.params and e.robust is not None]
+    hand_crafted = [e for e in measured if not e.model.get("genotype")]
+    pairs = []
+    for searched in (e for e in measured if e.model.get("search")):
+        peers = [b for b in hand_crafted if b.model.get("training") == searched.model.get("training")
+                 and b.protocol == searched.protocol and abs(b.params - searched.params) <= SIZE_MATCH * searched.params]
+        pairs.append((searched, min(peers, key=lambda b: (abs(b.params - searched.params), b.path), default=None)))
+    return pairs
+
+
 def make_tables(stored: list[StoredRecord]) -> list[Table]:
     """Group result records into one ranked table per (data set, threat model), in a fixed order."""
     entries = [make_entry(s) for s in stored if not s.is_transfer]
@@ -156,5 +175,5 @@ def make_tables(stored: list[StoredRecord]) -> list[Table]:
         for position, entry in enumerate((e for e in rows if e.robust is not None), start=1):
             entry.rank = position
         attacks = sorted({a for e in rows for a in e.per_attack}, key=attack_order)
-        tables.append(Table(dataset, rows[0].record["threat_model"], rows, attacks))
+        tables.append(Table(dataset, rows[0].record["threat_model"], rows, attacks, size_matched(rows)))
     return tables

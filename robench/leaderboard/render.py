@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from robench.evaluate.presets import attack_label, attack_order
+from robench.evaluate.records import lineage_text
 from robench.leaderboard.entries import TIER_NAMES, Entry, Table
 from robench.leaderboard.naming import dataset_label, label_rounds, threat_label
 from robench.leaderboard.store import StoredRecord
@@ -56,7 +57,9 @@ def source_text(record: dict) -> str:
     data = record["dataset"]
     models = [record["model"]] if "model" in record else record["sources"]  # a result, or a transfer matrix
     weights = ", ".join(m["weights_sha256"][:12] for m in models)
-    return f"{data['split']} n={data['n_examples']} seed {data['seed']} · weights {weights}"
+    found = [f" · found by {lineage_text(m['search'])}, arch_id {m['search']['arch_id']}" for m in models
+             if m.get("search")]
+    return f"{data['split']} n={data['n_examples']} seed {data['seed']} · weights {weights}{''.join(found)}"
 
 
 def source_url(record: dict) -> str | None:
@@ -115,6 +118,7 @@ def _context(tables: list[Table], transfers: list[Transfer], plots: dict[tuple[s
                 "attacks": [(a, attack_label(a)) for a in t.attacks],
                 "rows": [_row(e) for e in t.entries],
                 "plot": plots.get((t.dataset, t.threat)),
+                "matched": [_match(searched, baseline) for searched, baseline in t.matched],
             }
             for t in tables
         ],
@@ -124,6 +128,20 @@ def _context(tables: list[Table], transfers: list[Transfer], plots: dict[tuple[s
         "tiers": TIER_NAMES,
         "dash": DASH,
     }
+
+
+def _match(searched: Entry, baseline: Entry | None) -> dict:
+    def interval(entry: Entry) -> str:
+        low, high = entry.record["metrics"]["robust_ci95"]
+        return f"{pct(entry.robust)} [{pct(low)}, {pct(high)}]"
+
+    row = {"searched": searched.model["name"], "search": lineage_text(searched.model["search"]),
+           "params": millions(searched.params), "robust": interval(searched), "training": searched.model.get(
+               "training", DASH), "baseline": DASH, "baseline_params": DASH, "baseline_robust": DASH, "delta": DASH}
+    if baseline is not None:
+        row.update(baseline=baseline.model["name"], baseline_params=millions(baseline.params),
+                   baseline_robust=interval(baseline), delta=f"{100 * (searched.robust - baseline.robust):+.2f}")
+    return row
 
 
 def _all_attacks(tables: list[Table]) -> list[tuple[str, str]]:

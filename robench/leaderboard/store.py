@@ -27,6 +27,20 @@ from robench.evaluate.records import (
 )
 from robench.leaderboard.naming import slug, suite_name, threat_key
 
+FOLDER = "leaderboard"
+
+
+def find_leaderboard(start: Path | None = None) -> Path:
+    """The ``leaderboard/`` folder (one holding ``records/``) in the current directory or its nearest parent."""
+    start = (start or Path.cwd()).resolve()
+    for directory in (start, *start.parents):
+        if (directory / FOLDER / "records").is_dir():
+            return directory / FOLDER
+    raise RobenchError(
+        f"no {FOLDER}/records folder in {start} or any parent",
+        hint="run from the robench repository, or pass --records DIR and --out DIR",
+    )
+
 
 @dataclass(frozen=True)
 class StoredRecord:

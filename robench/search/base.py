@@ -36,6 +36,8 @@ class Search:
     config_type: ClassVar[type]
     presets: ClassVar[dict[str, Preset]] = {}
     zoo_entry: str  # the zoo entry whose ``genotype`` argument takes this search's result
+    # the configuration fields a search's scale changes (its budget), shown beside the models it found
+    budget_fields: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def preset(cls, name: str | None = None) -> Any:

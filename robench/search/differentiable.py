@@ -198,6 +198,8 @@ class DifferentiableSearch(Search):
     (default: the clean batch) may replace the weight step's inputs.
     """
 
+    budget_fields = ("epochs", "C", "layers")
+
     config_type: ClassVar[type[DifferentiableConfig]]
 
     def __init__(self, config: DifferentiableConfig | None = None, *, save_every: int | None = None, **kwargs):

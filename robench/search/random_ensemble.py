@@ -28,6 +28,7 @@ class RandomEnsembleSearch(Search):
     method = "random-ensemble"
     config_type = RandomEnsembleConfig
     zoo_entry = "random_ensemble"
+    budget_fields = ("cells",)
 
     def _search(self) -> SearchResult:
         started = time.perf_counter()

@@ -144,6 +144,7 @@ class RobNetSearch(Search):
 
     method = "robnet"
     config_type = RobNetSearchConfig
+    budget_fields = ("C", "layers", "supernet_epochs", "candidates", "finetune_epochs")
     presets = ROBNET_PRESETS
 
     @property

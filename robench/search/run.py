@@ -10,6 +10,7 @@ Running the same request on the same directory resumes it; a finished search ret
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict
@@ -23,6 +24,7 @@ from robench.runstate import load_state, save_state
 from robench.zoo.genotypes import Genotype, genotype_from_str
 
 SCHEMA_ID = "robench.search/1"
+REQUEST_KEYS = ("method", "dataset", "n_train", "config", "zoo_entry")
 REQUEST_FILE, STATE_FILE, LOG_FILE, RESULT_FILE = "search.json", "state.pt", "log.jsonl", "result.json"
 
 
@@ -108,6 +110,20 @@ class SearchResult:
     def genotype(self) -> Genotype:
         return genotype_from_str(self.record["genotype"])
 
+    def lineage(self, budget_fields: tuple[str, ...]) -> dict[str, Any]:
+        """Where this genotype came from, as a checkpoint and its records carry it: the search method, its seed,
+        its budget (``budget_fields`` of its configuration, and the training images it searched on), the hash
+        of the whole request, and the genotype's ``arch_id``."""
+        config = self.record["config"]
+        return {
+            "method": self.record["method"],
+            "arch_id": self.record["arch_id"],
+            "seed": config.get("seed"),
+            "budget": {**{k: config[k] for k in budget_fields}, "n_train": self.record["n_train"]},
+            "request_sha256": request_sha256(self.record),
+            "search_seconds": self.record["seconds"],
+        }
+
     @classmethod
     def read(cls, path: str | Path) -> SearchResult:
         path = Path(path)
@@ -116,6 +132,12 @@ class SearchResult:
             raise RobenchError(f"{path} is not a search result (schema {record.get('schema')!r})",
                                hint=f"a search result has schema {SCHEMA_ID}")  # fmt: skip
         return cls(record, path.parent)
+
+
+def request_sha256(record: dict[str, Any]) -> str:
+    """The hash of what a search was asked for (its search.json), which identifies the run."""
+    request = {k: record[k] for k in REQUEST_KEYS}
+    return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def read_genotype(text: str) -> Genotype:

@@ -109,6 +109,16 @@ class Recipe:
             )
         return dataclasses.replace(self, **overrides)
 
+    def shortened(self, epochs: int) -> Recipe:
+        """The same recipe over ``epochs`` epochs, its schedule compressed in proportion: learning-rate
+        milestones and the warm-up move to the same fraction of the run (those that would fall on its first
+        epoch or past its end are dropped). A smaller budget, the same algorithm."""
+        ratio = epochs / self.epochs
+        decay = tuple(d for d in (round(d * ratio) for d in self.decay_epochs) if 0 < d < epochs)
+        warmup = min(round(self.warmup_epochs * ratio), epochs - 1)
+        return self.replace(epochs=epochs, decay_epochs=decay, warmup_epochs=warmup,
+                            combiner_epochs=min(self.combiner_epochs, epochs))
+
     def with_settings(self, settings: Mapping[str, str]) -> Recipe:
         """Apply ``key=value`` strings (as given on the command line), converting each to its field's type."""
         return self.replace(**{key: parse_field(key, value) for key, value in settings.items()})

@@ -57,6 +57,7 @@ class RunSpec:
     model_args: dict[str, Any]
     recipe: dict[str, Any]
     n_train: int | None
+    lineage: dict[str, Any] | None = None  # what the architecture came from: a search's provenance
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -204,6 +205,7 @@ class Trainer:
         save_every_steps: int | None = None,
         log_every: int = 50,
         clean_acc_every: int = 10,
+        lineage: Mapping[str, Any] | None = None,
     ):
         self.rank, self.world = init_from_env()
         self.device = resolve_device(device)
@@ -237,7 +239,8 @@ class Trainer:
                 f"{self.entry.name} takes no argument(s) {', '.join(unknown)}",
                 hint=f"{self.entry.name} accepts: {', '.join(self.entry.parameters)}",
             )
-        self.spec = RunSpec(canonical_name(model), self.dataset, args, self.recipe.to_dict(), n_train)
+        self.spec = RunSpec(canonical_name(model), self.dataset, args, self.recipe.to_dict(), n_train,
+                            dict(lineage) if lineage else None)
         if self.recipe.batch_size % self.world:
             raise RobenchError(
                 f"batch size {self.recipe.batch_size} does not split evenly over {self.world} processes",
@@ -542,8 +545,11 @@ class Trainer:
         export = self._export_model(model)
         checkpoint = self.out / CHECKPOINT_DIR
         if self.rank == 0:
+            metadata = {"training": self._provenance(split, metrics)}
+            if self.spec.lineage:
+                metadata["search"] = self.spec.lineage
             save_checkpoint(export, checkpoint, recipe=self.recipe.to_dict(), threat_model=self._threat_model(),
-                            metadata={"training": self._provenance(split, metrics)})  # fmt: skip
+                            metadata=metadata)
         self._barrier()
         return TrainResult(self.out, checkpoint, metrics, export.eval())
 
