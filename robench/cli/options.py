@@ -39,3 +39,19 @@ def progress_bar(quiet: bool):
         bar.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
 
     return bar, report
+
+
+def executor_options(default: str | None, default_text: str):
+    """``--executor``, ``--address`` and ``--num-cpus``: where many independent jobs run (robench.executor)."""
+
+    def decorate(fn):
+        fn = click.option("--num-cpus", type=click.IntRange(min=1), default=None,
+                          help="Size of the local Ray started when there is no address (default: every core).")(fn)
+        fn = click.option("--address", default=None,
+                          help="The Ray cluster to join (default: $RAY_ADDRESS, else a local Ray), e.g. "
+                               "ray://head:10001.")(fn)
+        return click.option("--executor", type=click.Choice(["serial", "ray"]), default=default,
+                            help="Run the jobs one after another in this process, or as Ray tasks on a local Ray or "
+                                 f"the --address cluster (needs robench[ray]). Default: {default_text}.")(fn)
+
+    return decorate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from robench.cli.options import data_dir_option, dataset_option, device_option, progress_bar
+from robench.cli.options import data_dir_option, dataset_option, device_option, executor_options, progress_bar
 
 
 @click.command("search")
@@ -23,11 +23,14 @@ from robench.cli.options import data_dir_option, dataset_option, device_option, 
               help="Run directory; the same command on the same directory resumes the search.")
 @click.option("--save-every", type=click.IntRange(min=1), default=None,
               help="advrush / arnas: also save a resumable state every N steps (one is saved after each epoch).")
+@executor_options("serial", "serial (robnet only: where its candidates are fine-tuned and attacked)")
+@click.option("--gpus-per-task", type=click.FloatRange(min=0), default=None,
+              help="robnet with --executor ray: GPUs each candidate reserves (default: 1 when the cluster has GPUs).")
 @device_option
 @data_dir_option
 @click.pass_context
 def search_cmd(ctx: click.Context, method, dataset, preset, settings, width, layers, n_train, out, save_every,
-               device, data_dir) -> None:  # fmt: skip
+               executor, address, num_cpus, gpus_per_task, device, data_dir) -> None:  # fmt: skip
     """Search an architecture with METHOD (advrush, arnas, robnet, random-ensemble); the genotype goes to
     OUT/result.json.
 
@@ -38,10 +41,12 @@ def search_cmd(ctx: click.Context, method, dataset, preset, settings, width, lay
       robench search arnas --set epochs=10 --n-train 10000 --out runs/arnas-search
       robench search robnet --preset cell-free --set candidates=50 --out runs/robnet-search
       robench search robnet --preset small --out runs/robnet-small      # under a parameter budget
+      robench search robnet --executor ray --out runs/robnet            # candidates as Ray tasks
       robench search random-ensemble --set seed=3 --out runs/ensemble
     """
     from robench.errors import RobenchError
-    from robench.search import get_search
+    from robench.executor import make_executor
+    from robench.search import RobNetSearch, get_search
     from robench.search.differentiable import DifferentiableSearch
     from robench.settings import apply_settings, parse_settings
 
@@ -57,6 +62,11 @@ def search_cmd(ctx: click.Context, method, dataset, preset, settings, width, lay
             raise RobenchError(f"--save-every applies to advrush and arnas, not {search.method}",
                                hint=f"{search.method} saves its state after every epoch or candidate")  # fmt: skip
         extra["save_every"] = save_every
+    if search is RobNetSearch:
+        extra.update(executor=make_executor(executor, address=address, num_cpus=num_cpus), gpus_per_task=gpus_per_task)
+    elif executor != "serial" or address or gpus_per_task is not None:
+        raise RobenchError(f"--executor, --address and --gpus-per-task apply to robnet's candidates, not {search.method}",
+                           hint=f"{search.method} trains one supernet in one process: drop them")
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     bar, report = progress_bar(quiet)
     with bar:

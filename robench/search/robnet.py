@@ -12,6 +12,11 @@ sampled architectures ranked by their PGD accuracy after a short adversarial fin
    supernet's weights (the masked supernet, as the authors did), then attacked with ``eval_attack`` on held-out
    training images; the best PGD accuracy wins (ties: clean accuracy).
 
+The candidate stage (the FSP distances, then fine-tuning and attacking each kept candidate) runs through a
+:mod:`robench.executor`: one candidate after another by default, or as parallel Ray tasks. Each candidate
+starts from the supernet's weights and seeds itself from its own arch_id, so its result does not depend on the
+executor or on the order candidates run in.
+
 No code of this search was released; the paper and the authors' answers fix the procedure, not most of its
 values: :class:`RobNetSearchConfig` marks each value the paper does not publish. Every phase is resumable: the
 supernet per epoch, the candidates one by one.
@@ -32,8 +37,10 @@ import torch.nn.functional as F
 
 from robench.data import Augment, TensorSplit, TrainLoader, get_dataset, iter_batches, parse_eps, select_subset
 from robench.data.loader import derive_seed
+from robench.distributed import resolve_device
 from robench.errors import RobenchError
 from robench.evaluate.attacks import build_stages, resolve_attack
+from robench.executor import Job, Outcome, RayExecutor, Resources, SerialExecutor, gpus_per_job
 from robench.perturb import Adversary, perturb
 from robench.runstate import capture_rng, restore_rng, seed_everything
 from robench.search.base import STATE_FORMAT, Preset, Search
@@ -147,6 +154,16 @@ class RobNetSearch(Search):
     budget_fields = ("C", "layers", "supernet_epochs", "candidates", "finetune_epochs")
     presets = ROBNET_PRESETS
 
+    def __init__(self, config: RobNetSearchConfig | None = None, *, executor: SerialExecutor | RayExecutor | None = None,
+                 gpus_per_task: float | None = None, **kwargs):  # fmt: skip
+        """``executor`` runs the candidate stage (default: serially, here); under Ray each candidate reserves one
+        CPU and ``gpus_per_task`` GPUs (default: one where the cluster has GPUs)."""
+        super().__init__(config, **kwargs)
+        self.executor = executor or SerialExecutor()
+        self.gpus_per_task = gpus_per_task
+        # what each candidate's worker resolves for itself: None there means the GPU that worker was given
+        self.worker_device = kwargs.get("device")
+
     @property
     def zoo_entry(self) -> str:
         return "robnet_free" if self.config.cell_free else "robnet_large"
@@ -170,7 +187,7 @@ class RobNetSearch(Search):
         """Path-dropout PGD training of the supernet, resumable per epoch; returns the seconds spent so far."""
         cfg = self.config
         optimizer = torch.optim.SGD(supernet.parameters(), cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        loader = self._loader(train, "supernet")
+        loader = _loader(train, cfg, self.device, "supernet")
         epoch, seconds = 0, 0.0
         state = self.load_state()
         if state is not None:
@@ -234,50 +251,58 @@ class RobNetSearch(Search):
         cfg = self.config
         path = self.run_dir.directory / CANDIDATES_FILE
         done = {c["genotype"]: c for c in map(json.loads, path.read_text().splitlines())} if path.is_file() else {}
-        fsp: dict[str, float] = {}
-        kept = candidates
-        if cfg.fsp_fraction < 1:
-            for genotype in candidates:
-                key = genotype.to_str()
-                fsp[key] = done[key]["fsp"] if key in done else self._fsp(supernet, genotype, val)
-            keep = max(1, round(cfg.fsp_fraction * len(candidates)))
-            kept = sorted(candidates, key=lambda g: fsp[g.to_str()])[:keep]
-        scored = []
-        for n, genotype in enumerate(kept):
-            key = genotype.to_str()
-            if key not in done:
-                done[key] = self._finetune_and_attack(supernet, genotype, train, val, n)
-                done[key]["fsp"] = fsp.get(key)
-                with open(path, "a") as f:
-                    f.write(json.dumps(done[key], sort_keys=True) + "\n")
-            scored.append(done[key])
-            self.report("candidates", n + 1, len(kept))
-        return scored
+        with self.executor:
+            shared = self.executor.put((copy.deepcopy(supernet).cpu(), train, val))
+            fsp: dict[str, float] = {}
+            kept = candidates
+            if cfg.fsp_fraction < 1:
+                fsp = {key: c["fsp"] for key, c in done.items()}
+                todo = [g for g in candidates if g.to_str() not in fsp]
+                measured = self._candidate_stage("fsp", _candidate_fsp, shared, [(g,) for g in todo],
+                                                 len(candidates) - len(todo))
+                fsp.update({g.to_str(): value for g, value in zip(todo, measured)})
+                keep = max(1, round(cfg.fsp_fraction * len(candidates)))
+                kept = sorted(candidates, key=lambda g: fsp[g.to_str()])[:keep]
+            todo = [(n, g) for n, g in enumerate(kept) if g.to_str() not in done]
 
-    def _fsp(self, supernet: RobNetSupernet, genotype: RobNetGenotype, val: TensorSplit) -> float:
-        supernet.set_architecture(genotype)
-        supernet.eval()
-        deep = list(range(2 * self.config.layers // 3 + 1, self.config.layers))
-        x, y, _ = next(iter_batches(val, torch.arange(min(len(val), self.config.batch_size)), len(val), self.device))
-        torch.manual_seed(derive_seed(self.config.seed, "fsp") % 2**63)
-        # in eval mode: measuring a candidate must not move the supernet's batch-norm statistics
-        x_adv = perturb(supernet, x, replace(self.config.adversary, mode="eval"), _summed_ce(y), contextlib.nullcontext)
-        return fsp_distance(supernet, x, x_adv, deep or [self.config.layers - 1])
+            def save(outcome: Outcome) -> None:  # as each candidate ends, so an interrupted search keeps it
+                if outcome.ok:
+                    entry = {**outcome.value, "fsp": fsp.get(outcome.value["genotype"])}
+                    done[entry["genotype"]] = entry
+                    with open(path, "a") as f:
+                        f.write(json.dumps(entry, sort_keys=True) + "\n")
 
-    def _finetune_and_attack(self, supernet, genotype, train, val, n: int) -> dict:
-        cfg = self.config
-        model = copy.deepcopy(supernet)
-        model.set_architecture(genotype)
-        torch.manual_seed(derive_seed(cfg.seed, "finetune", genotype.arch_id) % 2**63)
-        optimizer = torch.optim.SGD(model.parameters(), cfg.finetune_lr, momentum=cfg.momentum,
-                                    weight_decay=cfg.weight_decay)  # fmt: skip
-        loader = self._loader(train, f"finetune-{genotype.arch_id}")
-        for epoch in range(cfg.finetune_epochs):
-            loader.set_epoch(epoch)
-            _adversarial_epoch(model, loader, optimizer, cfg.adversary)
-        clean, robust = _attack_accuracy(model.subnet().eval(), val, cfg, self.device)
-        return {"genotype": genotype.to_str(), "arch_id": genotype.arch_id, "density": genotype.density,
-                "clean_accuracy": clean, "robust_accuracy": robust, "index": n}  # fmt: skip
+            self._candidate_stage("candidates", _candidate_score, shared, [(g, n) for n, g in todo],
+                                  len(kept) - len(todo), on_result=save)
+        return [done[g.to_str()] for g in kept]
+
+    def _candidate_stage(self, phase: str, fn, shared, items: list[tuple], already: int, on_result=None) -> list:
+        """``fn(shared, config, device, genotype, ...)`` for each item ``(genotype, ...)`` through the executor;
+        the values in the items' order. A failed candidate is an error once the others have ended (and been
+        saved)."""
+        total = already + len(items)
+        self.report(phase, already, total)
+        if not items:
+            return []
+        resources = Resources(cpus=1, gpus=gpus_per_job(self.executor, self.gpus_per_task))
+        jobs = [Job(f"{phase}-{item[0].arch_id}", fn, (shared, self.config, self.worker_device, *item),
+                    resources=resources) for item in items]  # fmt: skip
+        count = already
+
+        def ended(outcome: Outcome) -> None:
+            nonlocal count
+            if on_result is not None:
+                on_result(outcome)
+            count += 1
+            self.report(phase, count, total)
+
+        outcomes = self.executor.run(jobs, on_result=ended)
+        failed = [o for o in outcomes if not o.ok]
+        if failed:
+            raise RobenchError(f"{len(failed)} of {len(jobs)} RobNet candidates failed in the {phase} phase "
+                               f"({failed[0].key}: {failed[0].error})",
+                               hint="fix the cause and run the same command again: finished candidates are kept")
+        return [o.value for o in outcomes]
 
     # -- data ------------------------------------------------------------------------------------------------------
 
@@ -291,10 +316,45 @@ class RobNetSearch(Search):
         mask[val] = False
         return split.subset(mask.nonzero().flatten()), split.subset(val)
 
-    def _loader(self, split: TensorSplit, purpose: str) -> TrainLoader:
-        cfg = self.config
-        return TrainLoader(split, min(cfg.batch_size, len(split)), self.device, Augment(cfg.crop_padding, cfg.flip, 0),
-                           derive_seed(cfg.seed, purpose))  # fmt: skip
+
+# -- the candidate stage: one job per candidate, run by an executor (in this process or a Ray worker) -------------
+
+def _candidate_fsp(shared, cfg: RobNetSearchConfig, device, genotype: RobNetGenotype) -> float:
+    """The FSP distance between clean and adversarial inputs in the deep cells, with the supernet's weights."""
+    supernet, _, val = shared
+    device = resolve_device(device)
+    supernet = copy.deepcopy(supernet).to(device)  # the shared copy stays untouched for the other candidates
+    supernet.set_architecture(genotype)
+    supernet.eval()
+    deep = list(range(2 * cfg.layers // 3 + 1, cfg.layers))
+    x, y, _ = next(iter_batches(val, torch.arange(min(len(val), cfg.batch_size)), len(val), device))
+    torch.manual_seed(derive_seed(cfg.seed, "fsp") % 2**63)
+    # in eval mode: measuring a candidate must not move the supernet's batch-norm statistics
+    x_adv = perturb(supernet, x, replace(cfg.adversary, mode="eval"), _summed_ce(y), contextlib.nullcontext)
+    return fsp_distance(supernet, x, x_adv, deep or [cfg.layers - 1])
+
+
+def _candidate_score(shared, cfg: RobNetSearchConfig, device, genotype: RobNetGenotype, n: int) -> dict:
+    """``finetune_epochs`` of PGD training from the supernet's weights, then clean and attacked accuracy."""
+    supernet, train, val = shared
+    device = resolve_device(device)
+    model = copy.deepcopy(supernet).to(device)
+    model.set_architecture(genotype)
+    torch.manual_seed(derive_seed(cfg.seed, "finetune", genotype.arch_id) % 2**63)
+    optimizer = torch.optim.SGD(model.parameters(), cfg.finetune_lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)  # fmt: skip
+    loader = _loader(train, cfg, device, f"finetune-{genotype.arch_id}")
+    for epoch in range(cfg.finetune_epochs):
+        loader.set_epoch(epoch)
+        _adversarial_epoch(model, loader, optimizer, cfg.adversary)
+    clean, robust = _attack_accuracy(model.subnet().eval(), val, cfg, device)
+    return {"genotype": genotype.to_str(), "arch_id": genotype.arch_id, "density": genotype.density,
+            "clean_accuracy": clean, "robust_accuracy": robust, "index": n}  # fmt: skip
+
+
+def _loader(split: TensorSplit, cfg: RobNetSearchConfig, device, purpose: str) -> TrainLoader:
+    return TrainLoader(split, min(cfg.batch_size, len(split)), device, Augment(cfg.crop_padding, cfg.flip, 0),
+                       derive_seed(cfg.seed, purpose))  # fmt: skip
 
 
 def _summed_ce(y: torch.Tensor):
