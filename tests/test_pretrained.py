@@ -22,6 +22,7 @@ from release_server import ReleaseServer
 from robench import zoo
 from robench.cli import cli
 from robench.errors import RobenchError
+from robench.evaluate.reproduction import compare_with_papers
 from robench.hub import push, validate_card
 from robench.zoo import pretrained
 from robench.zoo.checkpoint import CARD_NAME, load_checkpoint, save_checkpoint
@@ -120,7 +121,7 @@ def test_robnets_zip_is_fetched_converted_verified_and_then_read_offline(release
     assert again.robench_checkpoint.weights_sha256 == loaded.robench_checkpoint.weights_sha256
 
 
-def test_darts_era_state_dict_from_the_nas_robustness_folder(releases, monkeypatch):
+def test_darts_era_state_dict_from_the_nas_robustness_folder(releases, monkeypatch, data_root, tmp_path):
     darts = _model("darts_v2", 2, auxiliary=True)
     state = {k: v for k, v in darts.state_dict().items() if not k.endswith("num_batches_tracked")}  # PyTorch 0.3
     releases.files[f"/uc?id={DARTS_FILE_ID}"] = _legacy_bytes(state)
@@ -135,6 +136,38 @@ def test_darts_era_state_dict_from_the_nas_robustness_folder(releases, monkeypat
     loaded = zoo.load("darts", device="cpu")
     assert listed == ["1jrOuEBQ3lFDbI916ps8lEFPvRyOCZqLl"]
     assert _same_logits(loaded, darts) and loaded.auxiliary_head is None
+
+    # evaluated, these (random) weights are held against the paper's number for the released ones: its clean
+    # accuracy only, the paper's attacks having their eps on normalised inputs
+    result = CliRunner().invoke(cli, ["eval", "darts", "--attack", "fgsm", "--n-examples", "16", "--device", "cpu",
+                                      "--data-dir", str(data_root), "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "eval" / "result.json").read_text())
+    (row,) = record["reproduction"]
+    assert (row["metric"], row["paper"], row["row"]) == ("clean", 0.9703, "DARTS")
+    assert row["measured"] == record["metrics"]["clean_accuracy"] and row["ci95"] == record["metrics"]["clean_ci95"]
+    assert not row["within"] and "differs-from-paper" in {f["code"] for f in record["flags"]}
+    assert "paper: clean 97.03%" in result.output and "outside" in result.output
+
+
+def test_the_reproduction_check_compares_only_what_the_paper_measured_as_robench_does():
+    model = _model("robnet_free", 0)
+    model.robench_checkpoint = types.SimpleNamespace(config={"robench": {"metadata": {
+        "release": RELEASES[("robnet_free", "cifar10")][0].identity}}})
+    record = {"model": {"architecture": "robnet_free"}, "dataset": {"name": "cifar10", "n_examples": 500},
+              "threat_model": {"norm": "Linf", "eps": 8 / 255}, "attacks": [{"name": "pgd100"}, {"name": "fgsm"}],
+              "metrics": {"clean_accuracy": 0.83, "per_attack": {"pgd100": 0.45, "fgsm": 0.44}}}
+    rows, flags = compare_with_papers(model, record, chain=True)
+    # RobNet's white-box table: clean 82.79 (inside [79.5, 86.1]) and PGD-100 52.57 (outside [40.7, 49.4])
+    assert [(r["metric"], r["paper"], r["within"]) for r in rows] == [("clean", 0.8279, True), ("pgd100", 0.5257, False)]
+    assert [f.code for f in flags] == ["differs-from-paper"] and "pgd100 45.00%" in flags[0].message
+    # in a chained suite a later attack's number is cumulative: not the paper's; another eps is not the paper's
+    assert [r["metric"] for r in compare_with_papers(model, {**record, "attacks": [{"name": "fgsm"}, {"name": "pgd100"}]},
+                                                     chain=True)[0]] == ["clean"]
+    assert compare_with_papers(model, {**record, "threat_model": {"norm": "Linf", "eps": 4 / 255}}, True) == ([], [])
+    # weights not from the release: nothing to compare with
+    del model.robench_checkpoint
+    assert compare_with_papers(model, record, chain=True) == ([], [])
 
 
 def test_arnas_checkpoint_from_github_evaluates_and_a_tampered_download_is_refused(releases, data_root, tmp_path):

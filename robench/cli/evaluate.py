@@ -111,6 +111,10 @@ def _print_result(record: dict, out_dir: Path, independent: bool) -> None:
         table.add_row("HRS", f"{m['hrs']:.2%}", "")
     console = Console()
     console.print(table)
+    for row in record.get("reproduction", []):
+        verdict = "[green]within[/green]" if row["within"] else "[red]outside[/red]"
+        console.print(f"paper: {row['metric']} {row['paper']:.2%} ({row['source']}, {row['row']}) is {verdict} "
+                      f"robench's 95% CI {row['ci95'][0]:.2%}-{row['ci95'][1]:.2%} on these weights")
     for flag in record["flags"]:
         console.print(f"[yellow]warning[/yellow] [{flag['code']}] {flag['message']}")
     console.print(f"record: {out_dir / 'result.json'}  ({record['timings']['total_seconds']:.1f} s)")

@@ -91,6 +91,15 @@ RESULT_SCHEMA: dict[str, Any] = {
             },
         },
         "config_sha256": _SHA256,
+        "reproduction": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["source", "metric", "paper", "measured", "ci95", "within"],
+                "properties": {"paper": _ACCURACY, "measured": _ACCURACY, "ci95": _INTERVAL,
+                               "within": {"type": "boolean"}},
+            },
+        },
         "metrics": {
             "type": "object",
             "required": ["clean_accuracy"],

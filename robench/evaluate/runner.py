@@ -35,6 +35,7 @@ from robench.evaluate.metrics import hrs, wilson_interval
 from robench.evaluate.progress_log import ProgressLog
 from robench.evaluate.provenance import environment, weights_sha256
 from robench.evaluate.progress_log import config_differences
+from robench.evaluate.reproduction import compare_with_papers
 from robench.evaluate.records import SCHEMA_ID, read_record, sha256_of, validate_record, write_record
 from robench.evaluate.sanity import Flag, check_model, check_results
 from robench.rundir import RunLock, atomic_write, make_dir
@@ -234,6 +235,10 @@ def evaluate(
             "timings": runner.timings(time.perf_counter() - started),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        reproduction, differs = compare_with_papers(model, record, chain)
+        if reproduction:
+            record["reproduction"] = reproduction
+            record["flags"] += [f.to_record() for f in differs]
         validate_record(record, where=f"the record of {name}")
         if out_dir is not None and rank == 0:
             atomic_write(out_dir / EXAMPLES_NAME, "".join(json.dumps(e, separators=(",", ":")) + "\n"

@@ -227,7 +227,7 @@ def _convert_release(name: str, dataset: str, release: Release) -> Path:
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         weights = _extract(release, path, Path(tmp))
         target = convert(weights, name, dataset, _converted_dir(name, dataset), source=release.describe(),
-                         download_sha256=digest, training=release.training)
+                         download_sha256=digest, training=release.training, release=release.identity)
     identity = read_config(target)["robench"]["weights_sha256"]
     recorded = entry.get("weights", {}).get(f"{name}-{dataset}")
     if recorded is not None and recorded != identity:

@@ -33,6 +33,7 @@ from typing import Literal
 
 from robench.data.datasets import get_dataset
 from robench.zoo.registry import canonical_name
+from robench.zoo.reported import NASROB_CIFAR10, REPORTED, ROBNET_WHITE_BOX, Reported
 
 GDRIVE_URL_ENV = "ROBENCH_GDRIVE_URL"
 GITHUB_URL_ENV = "ROBENCH_GITHUB_URL"
@@ -59,6 +60,12 @@ class Release:
     layout: str  # the importer's name for the authors' format (robench.zoo.importers.ORIGINAL_LAYOUTS or "plain")
     training: str  # how the authors trained these weights
     sha256: str | None = None  # of the download, when published
+    reproduces: str | None = None  # the source of the reported rows measured on these very weights
+
+    @property
+    def identity(self) -> str:
+        """These weights among the release's files, as a converted checkpoint's metadata names them."""
+        return f"{self.key}#{self.member}" if self.member else self.key
 
     @property
     def url(self) -> str:
@@ -96,19 +103,20 @@ _ROBNETS_TRAINING = "PGD-7 adversarial training (RobNets)"
 _STANDARD_TRAINING = "standard (clean) training, DARTS protocol (nas-robustness, seed 003)"
 
 
-def _robnets(member: str, layout: str) -> Release:
+def _robnets(member: str, layout: str, reproduces: str | None = None) -> Release:
     return Release("RobNets (gmh14/RobNets)", "drive-file", _ROBNETS_ZIP, "RobNets-checkpoint.zip",
-                   member, layout, _ROBNETS_TRAINING)
+                   member, layout, _ROBNETS_TRAINING, reproduces=reproduces)
 
 
 def _nas_robustness(family: str, dataset: str, layout: str) -> Release:
     return Release("nas-robustness (tdchaitanya/nas-robustness)", "drive-folder", _NAS_ROBUSTNESS_FOLDER,
-                   f"nas-robustness-{family}-{dataset}.pt", f"{family}/{dataset}.pt", layout, _STANDARD_TRAINING)
+                   f"nas-robustness-{family}-{dataset}.pt", f"{family}/{dataset}.pt", layout, _STANDARD_TRAINING,
+                   reproduces=NASROB_CIFAR10 if dataset == "cifar10" else None)
 
 
 RELEASES: dict[tuple[str, str], tuple[Release, ...]] = {
-    ("robnet_free", "cifar10"): (_robnets("RobNet_free_cifar10.pth.tar", "robnet_free"),),
-    ("robnet_large", "cifar10"): (_robnets("RobNet_large_v1_cifar10.pth.tar", "robnet_large"),),
+    ("robnet_free", "cifar10"): (_robnets("RobNet_free_cifar10.pth.tar", "robnet_free", ROBNET_WHITE_BOX),),
+    ("robnet_large", "cifar10"): (_robnets("RobNet_large_v1_cifar10.pth.tar", "robnet_large", ROBNET_WHITE_BOX),),
     ("robnet_large_v2", "cifar10"): (_robnets("RobNet_large_v2_cifar10.pth.tar", "robnet_large_v2"),),
     ("robnet_free", "svhn"): (_robnets("RobNet_free_SVHN.pth.tar", "robnet_free"),),
     ("robnet_large", "svhn"): (_robnets("RobNet_large_v1_SVHN.pth.tar", "robnet_large"),),
@@ -131,6 +139,18 @@ NOT_RELEASED: dict[str, str] = {
     "own checkpoints in eval/checkpoints)",
     "racl": "RACL released no code and no weights",
 }
+
+
+def reproduced_rows(name: str, dataset: str, identity: str) -> list[tuple[Reported, str]]:
+    """The reported rows measured on the released weights ``identity`` of ``name`` for ``dataset``, each with
+    the release's description: what an evaluation of those weights can be held against."""
+    rows = []
+    for release in releases(name, dataset):
+        if release.identity == identity and release.reproduces:
+            rows += [(r, f"{release.project}, {release.member or release.filename}")
+                     for r in REPORTED.get(canonical_name(name), ())
+                     if r.source == release.reproduces and r.dataset == get_dataset(dataset).name]
+    return rows
 
 
 def releases(name: str, dataset: str) -> tuple[Release, ...]:

@@ -30,12 +30,16 @@ class Reported:
     params: str | None = None  # as printed in the paper
     row: str = ""  # the model's name in the paper's table
     note: str = ""
+    # the metrics measured as robench measures them (same attack, step, restarts, eps on [0, 1] inputs), which
+    # a robench evaluation of the same weights can be held against
+    same_protocol: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
 
     def __reduce__(self):
-        fields = (self.source, self.dataset, self.training, dict(self.metrics), self.params, self.row, self.note)
+        fields = (self.source, self.dataset, self.training, dict(self.metrics), self.params, self.row, self.note,
+                  self.same_protocol)
         return (type(self), fields)
 
 
@@ -77,15 +81,20 @@ def _advrush_table3(row: str, dataset: str, clean: float, fgsm: float, pgd20: fl
     )
 
 
+ROBNET_WHITE_BOX = f"{ROBNET_PAPER}, white-box comparison"
+NASROB_CIFAR10 = f"{NASROB_PAPER}, CIFAR-10 table"
+
+
 def _robnet_table(row: str, params: str, clean: float, pgd100: float) -> Reported:
     return Reported(
-        f"{ROBNET_PAPER}, white-box comparison",
+        ROBNET_WHITE_BOX,
         "cifar10",
         PGD_AT,
         dict(clean=clean, pgd100=pgd100),
         params,
         row,
         "the reported RobNet sizes match a 100-way classifier",
+        same_protocol=("clean", "pgd100"),  # PGD-100 with step 2/255 from a random start in the 8/255 ball
     )
 
 
@@ -99,13 +108,14 @@ def _robnet_transfer(row: str, svhn: float, cifar100: float, tiny: float) -> tup
 
 def _nasrob(row: str, clean: float, fgsm: float, ffgsm: float, pgd: float, apgd: float, hrs: float) -> Reported:
     return Reported(
-        f"{NASROB_PAPER}, CIFAR-10 table",
+        NASROB_CIFAR10,
         "cifar10",
         STANDARD,
         dict(clean=clean, fgsm=fgsm, ffgsm=ffgsm, pgd10=pgd, apgd=apgd, hrs=hrs),
         None,
         row,
         "eps 8/255 applied to normalised inputs; PGD 10 steps; AutoPGD 10 restarts",
+        same_protocol=("clean",),  # its attacks' eps is on normalised inputs: not robench's budget
     )
 
 
