@@ -213,11 +213,12 @@ class RayExecutor:
         if ray.is_initialized():
             return
         try:
+            # workers' output stays in Ray's logs: robench shows the sweep's progress, not the tasks' chatter
+            quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
             if self.address:
-                ray.init(address=self.address, log_to_driver=False)
+                ray.init(address=self.address, **quiet)
             else:
-                ray.init(num_cpus=self.num_cpus, num_gpus=self.num_gpus, include_dashboard=False,
-                         log_to_driver=False)
+                ray.init(num_cpus=self.num_cpus, num_gpus=self.num_gpus, include_dashboard=False, **quiet)
         except ConnectionError as err:
             raise RobenchError(f"cannot reach the Ray cluster at {self.address} ({err})",
                                hint="check the address (ray://host:10001 or host:6379) and that the head runs; "

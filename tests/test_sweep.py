@@ -35,7 +35,7 @@ TASKS = [
     {"kind": "train", "model": "resnet18_small", "width": 4, "epochs": 1, "n_train": 32, "set": {"batch_size": 16}},
 ]
 # the wall-clock fields of records and checkpoints; everything else must be equal to the byte
-CLOCK = {"created", "timings", "train_seconds"}
+CLOCK = {"created", "timings", "train_seconds", "search_seconds"}
 LOGS = {"progress.jsonl", "log.jsonl", "state.pt", ".robench.lock"}
 
 
@@ -204,9 +204,27 @@ def test_sweep_files_its_records_into_the_leaderboard_store(serial):
     filed = [r for r in result.reports if r.filed]
     assert [r.task.kind for r in filed] == ["eval", "eval", "eval", "transfer"]
     for report in filed:
-        source = report.directory / report.task.definition.record
+        source = report.task.definition.record(report.directory)
         assert report.filed == records / filing_path(json.loads(source.read_text()))
         assert json.loads(report.filed.read_text()) == json.loads(source.read_text())
+
+
+def test_the_leaderboard_sweep_regenerates_every_measured_record():
+    repo = Path(__file__).resolve().parents[1]
+    spec = Sweep.read(repo / "leaderboard" / "sweep.yaml")
+    planned = set()
+    for task in spec.tasks:
+        p = task.params
+        if task.kind == "eval":
+            planned.add((p["model"], p["dataset"], tuple(p["attacks"]), p["n_examples"], p["seed"]))
+        else:
+            planned.add((tuple(p["models"]), p["dataset"], (p["attack"],), p["n_examples"], p["seed"]))
+    for path in sorted((repo / "leaderboard" / "records" / "measured").rglob("*.json")):
+        r = json.loads(path.read_text())
+        models = r["model"]["name"] if "model" in r else tuple(m["name"] for m in r["sources"])
+        attacks = tuple(a["name"] for a in r["attacks"]) if "attacks" in r else (r["attack"]["name"],)
+        key = (models, r["dataset"]["name"], attacks, r["dataset"]["n_examples"], r["dataset"]["seed"])
+        assert key in planned, f"leaderboard/sweep.yaml has no task for {path.name}: add one"
 
 
 def test_robnet_candidates_are_the_same_serially_and_on_ray(local_ray, one_thread, data_root, tmp_path):
@@ -217,3 +235,20 @@ def test_robnet_candidates_are_the_same_serially_and_on_ray(local_ray, one_threa
     on_ray = search("robnet", config, out=tmp_path / "ray", executor=RayExecutor(), **common)
     assert on_ray.record["details"]["candidates"] == serial.record["details"]["candidates"]
     assert len(serial.record["details"]["candidates"]) == 2 and on_ray.record["genotype"] == serial.record["genotype"]
+
+
+@pytest.mark.slow
+def test_a_pipeline_task_on_ray_files_the_record_the_serial_pipeline_writes(local_ray, one_thread, data_root, tmp_path):
+    task = {"kind": "pipeline", "method": "random-ensemble", "scale": "tiny"}
+    runs = {}
+    for name, executor in (("serial", SerialExecutor()), ("ray", RayExecutor())):
+        spec = Sweep.from_dict({"tasks": [task], "records": str(tmp_path / name / "records")})
+        (report,) = sweep(spec, tmp_path / name / "sweep", executor, data_dir=data_root).reports
+        assert report.status == RAN and report.filed is not None, report.error
+        runs[name] = report
+    assert runs["ray"].summary == runs["serial"].summary
+    filed = {name: _records(r.filed.parent) for name, r in runs.items()}
+    for name, report in runs.items():  # the checkpoint evaluated is each sweep's own, at the same place in it
+        (record,) = filed[name].values()
+        assert record["model"].pop("source") == f"local-dir:{report.directory / 'train' / 'checkpoint'}"
+    assert filed["ray"] == filed["serial"]

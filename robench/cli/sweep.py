@@ -1,9 +1,10 @@
-"""``robench sweep``: run a sweep file's evaluations, trainings and transfer matrices as Ray tasks (or serially),
-with a live view of the whole sweep and a summary table at the end."""
+"""``robench sweep``: run a sweep file's evaluations, trainings, transfer matrices and pipelines as Ray tasks (or
+serially), with a live view of the whole sweep and a summary table at the end."""
 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 import click
 
@@ -34,9 +35,9 @@ def sweep_cmd(ctx: click.Context, sweep_file, out, records, replace, gpus_per_ta
     """Run every task of SWEEP.yaml that has not finished; rerunning the same command resumes the sweep.
 
     \b
-    A sweep file lists tasks (kind: eval, train or transfer, with the fields of
-    `robench eval`, `robench train`, `robench transfer`); a grid: of lists runs
-    their cross product. Example:
+    A sweep file lists tasks (kind: eval, train, transfer or pipeline, with the
+    fields of `robench eval`, `train`, `transfer`, `reproduce`); a grid: of lists
+    runs their cross product. Example:
       out: runs/sweep
       tasks:
         - kind: eval
@@ -72,7 +73,8 @@ def sweep_cmd(ctx: click.Context, sweep_file, out, records, replace, gpus_per_ta
         click.echo(f"{len(spec.tasks)} tasks: {len(run.finished)} finished earlier, {len(run.pending)} to run "
                    f"({runner.name} executor); records in {run.root}")
     live = _LiveView(run)
-    with live.display(quiet):
+    # Ray starts (and says so) before the live view takes the terminal; a finished sweep starts nothing
+    with runner if run.pending else nullcontext(), live.display(quiet):
         result = run.run(runner, progress=live.update)
     _print_summary(result)
     if result.failed:
@@ -94,8 +96,6 @@ class _LiveView:
         self.progress = progress
 
     def display(self, quiet: bool):
-        from contextlib import nullcontext
-
         from rich.live import Live
 
         return nullcontext() if quiet or not self.run.pending else Live(self, refresh_per_second=2, transient=True)

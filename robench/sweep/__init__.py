@@ -1,4 +1,4 @@
-"""Sweeps: many evaluations, trainings and transfer matrices from one file, run serially or as Ray tasks.
+"""Sweeps: many evaluations, trainings, transfer matrices and pipelines from one file, serially or as Ray tasks.
 
 >>> from robench.executor import RayExecutor
 >>> from robench.sweep import sweep

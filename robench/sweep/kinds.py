@@ -1,4 +1,5 @@
-"""The kinds of task a sweep runs: each kind's fields and defaults, how it is checked before anything runs, the
+"""The kinds of task a sweep runs (an evaluation, a training run, a transfer matrix, a search -> train ->
+evaluate pipeline): each kind's fields and defaults, how it is checked before anything runs, the
 resources it asks for, how it runs in a worker, and how a finished one is recognised from its files alone.
 
 Every kind writes robench's usual resumable run directory (an evaluation's progress log and records, a
@@ -8,6 +9,7 @@ after its worker died continues from what it had written, and a finished task is
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,8 @@ from robench.evaluate.records import read_record
 from robench.evaluate.runner import RESULT_NAME, Protocol, evaluate
 from robench.evaluate.transfer import transfer_matrix
 from robench.executor import GIB, Resources
+from robench.pipeline import paper_plan, reproduce
+from robench.pipeline.run import SUMMARY_FILE
 from robench.search.run import read_genotype
 from robench.train import Recipe, architecture_args, parse_settings, train
 from robench.train.trainer import CHECKPOINT_DIR
@@ -42,7 +46,7 @@ class Kind:
     run: Callable[[dict, Path, str | None, str | None], dict]  # (params, out, data_dir, device) -> summary
     finished: Callable[[Path], dict | None]  # the summary of a finished task in out, read from its files
     label: Callable[[dict], str]  # a short human name: "resnet18_small cifar10 pgd20"
-    record: str | None = None  # the record file a leaderboard can file, relative to the task's directory
+    record: Callable[[Path], Path] | None = None  # the record a leaderboard can file, from the task's directory
 
     def complete(self, params: dict, where: str) -> dict:
         """``params`` with every default filled in; an unknown or missing field is an error naming it."""
@@ -60,7 +64,7 @@ class Kind:
 
     def resources(self, params: dict, gpus: float) -> Resources:
         spec = get_dataset(params["dataset"])
-        split = "train" if self.name == "train" else spec.resolve_split(params.get("split", "test"))
+        split = "train" if self.name in ("train", "pipeline") else spec.resolve_split(params.get("split", "test"))
         split_bytes = spec.split_sizes[split] * math.prod(spec.image_size)
         attacks = params.get("attacks") or [params.get("attack", "")]
         extra = AUTOATTACK_BYTES if any(str(a).startswith("autoattack") for a in attacks) else 0
@@ -101,7 +105,7 @@ EVAL = Kind(
     run=_run_eval,
     finished=_eval_finished,
     label=lambda p: f"{p['model']} {p['dataset']} {'+'.join(p['attacks'])}",
-    record=RESULT_NAME,
+    record=lambda out: out / RESULT_NAME,
 )
 
 
@@ -189,10 +193,46 @@ TRANSFER = Kind(
     run=_run_transfer,
     finished=_transfer_finished,
     label=lambda p: f"{'x'.join(p['models'])} {p['dataset']} {p['attack']}",
-    record=TRANSFER_NAME,
+    record=lambda out: out / TRANSFER_NAME,
 )
 
-KINDS: dict[str, Kind] = {k.name: k for k in (EVAL, TRAIN, TRANSFER)}
+
+# -- pipeline -------------------------------------------------------------------------------------------------------
+
+def _plan(p: dict):
+    return paper_plan(p["method"], p["scale"], dataset=p["dataset"], recipe=p["recipe"], name=p["name"], repo=p["repo"])
+
+
+def _run_pipeline(p: dict, out: Path, data_dir: str | None, device: str | None) -> dict:
+    # the sweep files the evaluation's record itself (Kind.record), with the rest of the sweep's records
+    reproduce(_plan(p), out, data_dir=data_dir, device=device, quiet=True)
+    return _pipeline_finished(out)
+
+
+def _pipeline_finished(out: Path) -> dict | None:
+    path = out / SUMMARY_FILE  # written last, once every stage has finished
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    return {"arch_id": summary["search"]["arch_id"], "clean": summary["evaluate"]["clean_accuracy"],
+            "robust": summary["evaluate"]["robust_accuracy"]}
+
+
+def _pipeline_record(out: Path) -> Path:
+    return out / json.loads((out / SUMMARY_FILE).read_text(encoding="utf-8"))["evaluate"]["record"]
+
+
+PIPELINE = Kind(
+    "pipeline",
+    {"method": REQUIRED, "scale": "small", "dataset": "cifar10", "recipe": None, "name": None, "repo": None},
+    check=_plan,
+    run=_run_pipeline,
+    finished=_pipeline_finished,
+    label=lambda p: f"{p['method']} {p['scale']} {p['dataset']}",
+    record=_pipeline_record,
+)
+
+KINDS: dict[str, Kind] = {k.name: k for k in (EVAL, TRAIN, TRANSFER, PIPELINE)}
 
 
 def get_kind(name: Any, where: str) -> Kind:

@@ -94,7 +94,7 @@ class SweepRun:
         if self.sweep.records is None or record is None:
             return report
         try:
-            filed = add_record(directory / record, self.sweep.records, replace=self.sweep.replace)
+            filed = add_record(record(directory), self.sweep.records, replace=self.sweep.replace)
         except RobenchError as err:
             return TaskReport(task, directory, report.status, report.summary, f"not filed: {err}", report.seconds)
         return TaskReport(task, directory, report.status, report.summary, None, report.seconds, filed)

@@ -21,6 +21,9 @@
         recipe: fast-at
         set: {lr: 0.05}
         resources: {cpus: 2, gpus: 1, memory: 8GiB}
+      - kind: pipeline           # robench reproduce: search -> train -> evaluate
+        method: robnet
+        scale: small
 
 A task's run directory is ``<out>/<kind>/<label>-<hash>``, the hash of its kind and its fields with every default
 filled in, so the same task in a later run (or after a crash) finds its own records again.
