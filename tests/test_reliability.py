@@ -56,6 +56,16 @@ CATALOGUE = [
     ("reproduce advrush --repo not-a-repo-id --no-leaderboard --out run", "not-a-repo-id", 1),
     ("reproduce {file} --no-push --no-leaderboard --out run", "not a pipeline file", 1),
     ("reproduce advrush --no-push --no-leaderboard --out {file}/run", "is a file, not a directory", 1),
+    ("analyze landscape resnet18_small --steps 4", "steps must be an odd whole number of at least 3, not 4", 1),
+    ("analyze landscape resnet18_small --span -1", "span must be a positive number", 1),
+    ("analyze fsp resnet18_small --attack autoattack", "an analysis needs a single-stage attack", 1),
+    ("analyze fsp resnet18_small --attack pgd:steps=0", "steps must be a positive whole number", 1),
+    ("analyze curvature resnet18_small --iterations 1", "iterations must be a whole number of at least 2", 1),
+    ("analyze curvature resnet18_small --n-examples 4 --out {file}/run", "is a file, not a directory", 1),
+    ("analyze fsp {file}", "is a checkpoint file, so robench needs its architecture", 1),
+    ("analyze tradeoff", "no leaderboard/records folder", 1),
+    ("analyze density --search {file}", "is not a search run", 1),
+    ("analyze density --search missing", "is not a search run", 1),
 ]
 
 

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reproduce": ("robench.cli.reproduce", "reproduce_cmd", "Search, train, evaluate, publish and rank in one resumable run."),
     "hub": ("robench.cli.hub", "hub", "Push, pull and list checkpoints on the Hugging Face Hub."),
     "leaderboard": ("robench.cli.leaderboard", "leaderboard", "Build, check and extend the leaderboard."),
+    "analyze": ("robench.cli.analyze", "analyze", "Loss landscape, curvature, FSP, density and trade-off analyses, with plots."),
     "sweep": ("robench.cli.sweep", "sweep_cmd", "Run a sweep file's evaluations, trainings and transfers on Ray (resumable)."),
 }
 

@@ -12,7 +12,7 @@ from robench.cli.options import data_dir_option, dataset_option, device_option, 
 from robench.errors import RobenchError
 
 
-def _model_source(model: str, arch: str | None) -> tuple[str, str | None]:
+def model_source(model: str, arch: str | None) -> tuple[str, str | None]:
     """A directory is a checkpoint directory; a file is an original checkpoint of the architecture ``arch``."""
     from robench.zoo.sources import looks_like_path  # the zoo imports torch: not for `robench eval --help`
 
@@ -77,7 +77,7 @@ def eval_cmd(ctx, model, dataset, attacks, threat_model, eps, n_examples, batch_
     threat = resolve_threat_model(dataset, threat_model, eps)  # fail on a typo before loading anything
     for attack in attacks:
         resolve_attack(attack, threat)
-    source, checkpoint = _model_source(model, arch)
+    source, checkpoint = model_source(model, arch)
     loaded = zoo.load(source, dataset=dataset, checkpoint=checkpoint, device=device) if checkpoint else source
     out_dir = Path(out) if out else _default_out(model, dataset, attacks, n_examples, seed, eps)
     bar, report = progress_bar(quiet)

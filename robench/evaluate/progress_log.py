@@ -16,8 +16,10 @@ from robench.rundir import atomic_write
 
 
 class ProgressLog:
-    def __init__(self, path: Path | None, config_sha256: str, config: dict, writer: bool = True):
+    def __init__(self, path: Path | None, config_sha256: str, config: dict, writer: bool = True,
+                 what: str = "an evaluation"):
         self.path = path
+        self.what = what
         self.writer = writer and path is not None
         self.entries: dict[tuple[int, int], dict] = {}
         self.extras: dict[str, dict] = {}
@@ -52,7 +54,7 @@ class ProgressLog:
                                hint=f"delete {self.path.parent} to start over, or use another --out directory") from None
         if recorded_sha != config_sha256:
             changed = "; ".join(config_differences(recorded, config)) or "its configuration hash differs"
-            raise RobenchError(f"{self.path.parent} holds an evaluation with other settings ({changed}), so it "
+            raise RobenchError(f"{self.path.parent} holds {self.what} with other settings ({changed}), so it "
                                "cannot be resumed", hint="use another --out directory, or delete that one to start over")
         complete = []
         for line in lines[1:]:

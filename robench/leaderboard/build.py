@@ -12,10 +12,11 @@ from pathlib import Path
 
 from robench.errors import RobenchError
 from robench.evaluate.records import sha256_of
+from robench.leaderboard.analyses import find_analyses
 from robench.leaderboard.entries import make_tables, reported_robust
 from robench.leaderboard.naming import slug, threat_key
 from robench.leaderboard.plots import MIN_POINTS, read_digest, tradeoff_plot, tradeoff_points, transfer_heatmap
-from robench.leaderboard.render import Transfer, csv_text, html, markdown
+from robench.leaderboard.render import Analyses, Transfer, csv_text, html, markdown
 from robench.leaderboard.store import StoredRecord, load_records
 
 TEXT_FILES = ("README.md", "index.html", "leaderboard.csv")
@@ -41,13 +42,15 @@ def consistency_problems(stored: list[StoredRecord]) -> list[str]:
     return problems
 
 
-def _load(records_dir: str | Path) -> tuple[list[StoredRecord], list[str]]:
+def _load(records_dir: str | Path, out_dir: str | Path) -> tuple[list[StoredRecord], Analyses, list[str]]:
     stored, problems = load_records(records_dir)
-    return stored, problems + consistency_problems(stored)
+    analyses, unusable = find_analyses(out_dir)
+    return stored, analyses, problems + consistency_problems(stored) + unusable
 
 
-def render(stored: list[StoredRecord], out_dir: str | Path) -> list[str]:
-    """Write every output for ``stored`` into ``out_dir``; return the written paths (relative, POSIX)."""
+def render(stored: list[StoredRecord], out_dir: str | Path, analyses: Analyses | None = None) -> list[str]:
+    """Write every output for ``stored`` into ``out_dir``, linking ``analyses`` (found in the leaderboard folder);
+    return the written paths (relative, POSIX)."""
     out = Path(out_dir)
     tables = make_tables(stored)
     plots: dict[tuple[str, str], str] = {}
@@ -64,8 +67,8 @@ def render(stored: list[StoredRecord], out_dir: str | Path) -> list[str]:
         transfer_heatmap(r, out / name)
         transfers.append(Transfer(s, name))
     texts = {
-        "README.md": markdown(tables, transfers, plots),
-        "index.html": html(tables, transfers, plots),
+        "README.md": markdown(tables, transfers, plots, analyses),
+        "index.html": html(tables, transfers, plots, analyses),
         "leaderboard.csv": csv_text(tables),
     }
     for name, text in texts.items():
@@ -75,13 +78,13 @@ def render(stored: list[StoredRecord], out_dir: str | Path) -> list[str]:
 
 def build(records_dir: str | Path, out_dir: str | Path) -> list[str]:
     """Render the leaderboard of ``records_dir`` into ``out_dir``, removing plots no record produces any more."""
-    stored, problems = _load(records_dir)
+    stored, analyses, problems = _load(records_dir, out_dir)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise RobenchError(f"{problems[0]}{more}", hint="fix the records; `robench leaderboard check` lists every problem")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = render(stored, out)
+    written = render(stored, out, analyses)
     for stale in _plot_files(out) - set(written):
         (out / stale).unlink()
     return written
@@ -95,13 +98,13 @@ def check(records_dir: str | Path, out_dir: str | Path) -> list[str]:
     """Every problem that makes the committed leaderboard in ``out_dir`` untrustworthy: records that do not
     validate or are misfiled, and rendered files that differ from a fresh render of the records. Text files
     are compared byte for byte; plots by the digest of what they show."""
-    stored, problems = _load(records_dir)
+    stored, analyses, problems = _load(records_dir, out_dir)
     if problems:
         return problems
     out = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="robench-leaderboard-") as tmp:
         fresh = Path(tmp)
-        expected = render(stored, fresh)
+        expected = render(stored, fresh, analyses)
         for name in expected:
             committed = out / name
             if not committed.is_file():

@@ -133,13 +133,14 @@ def _rank_key(entry: Entry) -> tuple:
     return (entry.tier, -robust, -entry.clean, entry.model["name"], entry.path)
 
 
-def _family_key(entry: Entry) -> tuple:
+def family_key(entry: Entry) -> tuple:
+    """What makes rows members of one family for PP-HRS: the family, the training and the protocol."""
     return (entry.model.get("family") or entry.model["name"], entry.model.get("training", ""), entry.protocol)
 
 
 def _set_pp_hrs(entries: list[Entry]) -> None:
-    sized = sorted((e for e in entries if e.hrs is not None and e.params), key=lambda e: (_family_key(e), e.path))
-    for _, family in groupby(sized, key=_family_key):
+    sized = sorted((e for e in entries if e.hrs is not None and e.params), key=lambda e: (family_key(e), e.path))
+    for _, family in groupby(sized, key=family_key):
         family = list(family)
         baseline = min(e.params for e in family)
         for entry in family:

@@ -9,6 +9,7 @@ only differs because another matplotlib or zlib encoded it.
 
 from __future__ import annotations
 
+import io
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,7 +27,8 @@ _STYLE = {"font.family": "DejaVu Sans", "font.size": 8}
 
 
 @contextmanager
-def _style():
+def plot_style():
+    """matplotlib's defaults and the bundled font, whatever the user's matplotlibrc says."""
     import matplotlib
 
     with matplotlib.rc_context():
@@ -35,7 +37,8 @@ def _style():
         yield
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A figure on an Agg canvas (no pyplot: nothing global, no display needed), at the fixed dpi."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -44,9 +47,16 @@ def _figure(width: float, height: float):
     return figure
 
 
+def png_bytes(figure, digest: str) -> bytes:
+    """The figure as a byte-stable PNG carrying ``digest`` (the sha256 of what it plots)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None, DIGEST_KEY: digest})
+    return buffer.getvalue()
+
+
 def _save(figure, path: Path, digest: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=_DPI, metadata={"Software": None, DIGEST_KEY: digest})
+    path.write_bytes(png_bytes(figure, digest))
 
 
 def read_digest(path: str | Path) -> str | None:
@@ -76,11 +86,11 @@ def tradeoff_plot(table: Table, path: str | Path) -> str:
     title = f"{dataset_label(table.dataset)} · {threat_label(table.threat_model)}"
     digest = sha256_of({"version": PLOT_VERSION, "kind": "tradeoff", "title": title, "points": points})
     trainings = sorted({p["training"] for p in points})
-    with _style():
+    with plot_style():
         from matplotlib.lines import Line2D
 
         colours = {t: f"C{i % 10}" for i, t in enumerate(trainings)}
-        figure = _figure(7.5, 5.0)
+        figure = new_figure(7.5, 5.0)
         ax = figure.add_subplot()
         for p in points:
             alpha = 0.9 if p["kind"] == "measured" else 0.45
@@ -119,8 +129,8 @@ def transfer_heatmap(record: dict, path: str | Path) -> str:
              f"{attack_label(record['attack']['name'])} transfer ({record['kind']})")
     digest = sha256_of({"version": PLOT_VERSION, "kind": "transfer", "title": title, "sources": sources,
                         "targets": targets, "matrix": matrix})
-    with _style():
-        figure = _figure(1.6 + 0.75 * len(targets), 1.4 + 0.5 * len(sources))
+    with plot_style():
+        figure = new_figure(1.6 + 0.75 * len(targets), 1.4 + 0.5 * len(sources))
         ax = figure.add_subplot()
         image = ax.imshow(matrix, cmap="viridis", aspect="auto")
         high = (min(map(min, matrix)) + max(map(max, matrix))) / 2

@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from robench.evaluate.presets import attack_label, attack_order
 from robench.evaluate.records import lineage_text
+from robench.leaderboard.analyses import LinkedAnalysis
 from robench.leaderboard.entries import TIER_NAMES, Entry, Table
 from robench.leaderboard.naming import dataset_label, label_rounds, threat_label
 from robench.leaderboard.store import StoredRecord
@@ -77,8 +78,12 @@ def flags_text(record: dict) -> str:
     return ", ".join(sorted({f["code"] for f in record.get("flags", [])}))
 
 
-def _row(entry: Entry) -> dict:
+Analyses = dict[str, list[LinkedAnalysis]]  # weights sha256 -> the analyses of those weights
+
+
+def _row(entry: Entry, analyses: Analyses) -> dict:
     record = entry.record
+    linked = analyses.get(entry.model.get("weights_sha256", ""), []) if entry.kind == "measured" else []
     return {
         "rank": DASH if entry.rank is None else str(entry.rank),
         "model": entry.model["name"],
@@ -101,10 +106,12 @@ def _row(entry: Entry) -> dict:
         "eps": stated_eps(record),
         "flags": flags_text(record),
         "record": f"records/{entry.path}",
+        "analyses": [(a.name, a.plot) for a in linked],
     }
 
 
-def _context(tables: list[Table], transfers: list[Transfer], plots: dict[tuple[str, str], str]) -> dict:
+def _context(tables: list[Table], transfers: list[Transfer], plots: dict[tuple[str, str], str],
+             analyses: Analyses) -> dict:  # fmt: skip
     return {
         "datasets": list(dict.fromkeys((t.dataset, dataset_label(t.dataset)) for t in tables)),
         "threats": sorted(dict.fromkeys((t.threat, threat_label(t.threat_model)) for t in tables)),
@@ -116,7 +123,7 @@ def _context(tables: list[Table], transfers: list[Transfer], plots: dict[tuple[s
                 "threat": t.threat,
                 "threat_label": threat_label(t.threat_model),
                 "attacks": [(a, attack_label(a)) for a in t.attacks],
-                "rows": [_row(e) for e in t.entries],
+                "rows": [_row(e, analyses) for e in t.entries],
                 "plot": plots.get((t.dataset, t.threat)),
                 "matched": [_match(searched, baseline) for searched, baseline in t.matched],
             }
@@ -188,12 +195,14 @@ def _environment() -> Environment:
     return env
 
 
-def markdown(tables: list[Table], transfers: list[Transfer], plots: dict[tuple[str, str], str]) -> str:
-    return _environment().get_template("README.md.j2").render(_context(tables, transfers, plots))
+def markdown(tables: list[Table], transfers: list[Transfer], plots: dict[tuple[str, str], str],
+             analyses: Analyses | None = None) -> str:  # fmt: skip
+    return _environment().get_template("README.md.j2").render(_context(tables, transfers, plots, analyses or {}))
 
 
-def html(tables: list[Table], transfers: list[Transfer], plots: dict[tuple[str, str], str]) -> str:
-    return _environment().get_template("index.html.j2").render(_context(tables, transfers, plots))
+def html(tables: list[Table], transfers: list[Transfer], plots: dict[tuple[str, str], str],
+         analyses: Analyses | None = None) -> str:  # fmt: skip
+    return _environment().get_template("index.html.j2").render(_context(tables, transfers, plots, analyses or {}))
 
 
 def csv_text(tables: list[Table]) -> str:
