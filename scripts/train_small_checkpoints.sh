@@ -10,7 +10,8 @@
 # (FGSM with random start, l_inf eps 8/255, step 10/255, cyclic lr peaking at 0.2; Wong et al. 2020) on the CPU.
 # Runs are resumable: running the script again continues each run where it stopped and skips finished work.
 # Environment: ROBENCH_DATA (the data root), EPOCHS_<NAME> (epochs per model, e.g. EPOCHS_RESNET18_SMALL=3;
-# default 1), N_EXAMPLES (test images evaluated, default 500), JOBS (processes at once, default 2, one thread each).
+# default 1), N_EXAMPLES (test images evaluated, default 500), JOBS (processes at once, default 2, one thread each),
+# MODELS (the names to run, default all four).
 set -euo pipefail
 
 RUNS=${1:-runs}
@@ -19,7 +20,7 @@ STEPS=("${@:2}")
 PYTHON=${PYTHON:-python}
 JOBS=${JOBS:-2}
 N_EXAMPLES=${N_EXAMPLES:-500}
-MODELS=(advrush_small robnet_free_small resnet18_small)
+read -r -a MODELS <<< "${MODELS:-advrush_small robnet_free_small resnet18_small resnet18_w10_small}"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$RUNS"
 RUNS=$(cd "$RUNS" && pwd)

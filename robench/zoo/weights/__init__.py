@@ -16,6 +16,9 @@ networks that exercise the whole pipeline, not reproductions of the papers' mode
   where those two codes land.
 - ``resnet18_small``: the zoo's CIFAR ResNet-18 (3x3 stem, [2, 2, 2, 2] basic blocks) at base width 16
   (stages of 16, 32, 64, 128 channels) instead of 64.
+- ``resnet18_w10_small``: the same ResNet-18 at base width 10 (0.27M parameters), 1 epoch: the hand-crafted
+  network of the size of the cells ``robench reproduce --scale small`` trains (0.3M parameters), trained with
+  their recipe, so that the leaderboard compares searched cells with it at equal size and equal training.
 """
 
 from __future__ import annotations
@@ -79,4 +82,12 @@ def robnet_free_small(genotype: RobNetGenotype | str = ROBNET_FREE_SMALL, C: int
                 weights={"cifar10": "resnet18_small-cifar10"})  # fmt: skip
 def resnet18_small(width: int = 16, num_classes: int = 10, mean: Stats = None, std: Stats = None) -> SlimResNet:
     """ResNet-18 at base width 16, fast-AT l_inf 8/255 on CIFAR-10 (robench weights)."""
+    return SlimResNet(width, (2, 2, 2, 2), num_classes=num_classes, mean=mean, std=std)
+
+
+@register_model(family="resnet", paper="he2016resnet", licence=_LICENCE, datasets=_CIFAR10,
+                normalization={"cifar10": ROBENCH_ROUNDED_CIFAR10},
+                weights={"cifar10": "resnet18_w10_small-cifar10"})  # fmt: skip
+def resnet18_w10_small(width: int = 10, num_classes: int = 10, mean: Stats = None, std: Stats = None) -> SlimResNet:
+    """ResNet-18 at base width 10, fast-AT l_inf 8/255 on CIFAR-10 for 1 epoch (robench weights)."""
     return SlimResNet(width, (2, 2, 2, 2), num_classes=num_classes, mean=mean, std=std)
