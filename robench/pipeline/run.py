@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from robench.errors import RobenchError
+from robench.evaluate.progress_log import config_differences
 from robench.evaluate.runner import EvalResult, evaluate
 from robench.hub import push, write_card
 from robench.leaderboard import add_record, build
@@ -140,7 +141,7 @@ class Pipeline:
         if path.is_file():
             previous = json.loads(path.read_text())
             # where the checkpoint is published is no setting of the chain: it may be given or changed later
-            changed = _differences({**previous, "repo": None}, {**plan, "repo": None})
+            changed = config_differences({**previous, "repo": None}, {**plan, "repo": None})
             if changed:
                 raise RobenchError(f"{self.out} holds a pipeline with other settings ({'; '.join(changed)})",
                                    hint="repeat the original command to resume it, or choose a new --out directory")
@@ -179,17 +180,6 @@ class Pipeline:
                                                                           if k != "finished"}:
                 return
         atomic_write(path, json.dumps(summary, indent=2) + "\n")
-
-
-def _differences(previous: dict, current: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(previous) | set(current)):
-        a, b = previous.get(key), current.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: {json.dumps(a)} -> {json.dumps(b)}")
-    return out
 
 
 def reproduce(plan: Plan, out: str | Path, **kwargs: Any) -> PipelineResult:
