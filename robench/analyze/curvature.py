@@ -171,7 +171,7 @@ def curvature(
     run = AnalysisRun(out, NAME, config, progress)
     started = time.perf_counter()
     with run.open():
-        finished = run.finished()
+        finished = run.finished(draw_curvature)
         if finished is not None:
             return finished
         batches = subject.batches()
@@ -209,8 +209,14 @@ def curvature(
         return run.finish(subject, results, summary, started, draw_curvature)
 
 
+def _relative_steps(trace: list[float]) -> list[float]:
+    """How far each estimate moved from the one before, relative to itself (what the stopping rule tests); NaN
+    where it did not move at all, which a log scale cannot show."""
+    return [abs(b - a) / abs(b) if b and a != b else math.nan for a, b in zip(trace, trace[1:])]
+
+
 def draw_curvature(record: dict):
-    """How the estimates converged (each image's relative distance to its final value), the distribution of the
+    """How the estimates converged (each image's relative step against the tolerance), the distribution of the
     images' top eigenvalues, and the weight Hessian's estimates."""
     results = record["results"]
     weights = results.get("weights")
@@ -219,13 +225,14 @@ def draw_curvature(record: dict):
         columns = 3 if weights else 2
         steps = figure.add_subplot(1, columns, 1)
         for trace in results["input"]["trace"]:
-            final = trace[-1]
-            gaps = [abs(t - final) / abs(final) if final else 0.0 for t in trace[:-1]]
-            steps.plot(range(1, len(gaps) + 1), [max(g, 1e-12) for g in gaps], color="C0", lw=0.6, alpha=0.5)
+            steps.plot(range(2, len(trace) + 1), _relative_steps(trace), color="C0", lw=0.6, alpha=0.5)
+        steps.axhline(record["settings"]["tol"], color="C1", ls="--", lw=0.8, label=f"tol {record['settings']['tol']:g}")
         steps.set_yscale("log")
         steps.set_xlabel("power iteration")
-        steps.set_ylabel("|estimate - final| / |final|")
-        steps.set_title("input Hessian: convergence per image")
+        steps.set_ylabel("|estimate - previous| / |estimate|")
+        steps.set_title(f"input Hessian: convergence ({record['summary']['input_converged']} of "
+                        f"{record['summary']['n_images']} converged)")
+        steps.legend(frameon=False)
         steps.grid(True, lw=0.3, alpha=0.5)
         spread = figure.add_subplot(1, columns, 2)
         spread.hist(results["input"]["eigenvalues"], bins=min(20, max(5, len(results["input"]["eigenvalues"]) // 2)))

@@ -62,7 +62,7 @@ def fsp(
     run = AnalysisRun(out, NAME, subject.config(NAME, {}), progress)
     started = time.perf_counter()
     with run.open():
-        finished = run.finished()
+        finished = run.finished(draw_fsp)
         if finished is not None:
             return finished
         batches = subject.batches()

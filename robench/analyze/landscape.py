@@ -99,7 +99,7 @@ def landscape(
     run = AnalysisRun(out, NAME, subject.config(NAME, asdict(settings)), progress)
     started = time.perf_counter()
     with run.open():
-        finished = run.finished()
+        finished = run.finished(draw_landscape)
         if finished is not None:
             return finished
         coords = settings.coords

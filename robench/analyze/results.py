@@ -35,7 +35,7 @@ from robench.leaderboard import load_records, make_tables
 from robench.leaderboard.analyses import SCHEMA_ID
 from robench.leaderboard.entries import Table
 from robench.leaderboard.naming import dataset_label, threat_key, threat_label
-from robench.leaderboard.plots import png_bytes
+from robench.leaderboard.plots import png_bytes, read_digest
 from robench.rundir import RunLock, atomic_write, make_dir
 
 ProgressFn = Callable[[str, int, int], None]
@@ -65,11 +65,19 @@ def write_result(out_dir: str | Path | None, record: dict, draw: Callable[[dict]
     if out_dir is None:
         return AnalysisResult(record)
     out = make_dir(out_dir)
-    digest = sha256_of({"version": PLOT_VERSION, "analysis": record["analysis"],
-                        "results": record["results"]})  # fmt: skip
-    atomic_write(out / record["plot"], png_bytes(draw(record), digest))
+    write_plot(out, record, draw)
     atomic_write(out / f"{record['name']}.json", record_text(record))
     return AnalysisResult(record, out)
+
+
+def plot_digest(record: dict) -> str:
+    """The digest of what a record's plot shows: the record but for when, where and how fast it was made."""
+    shown = {k: v for k, v in record.items() if k not in ("timings", "created", "environment")}
+    return sha256_of({"version": PLOT_VERSION, "record": shown})
+
+
+def write_plot(out: Path, record: dict, draw: Callable[[dict], Any]) -> None:
+    atomic_write(out / record["plot"], png_bytes(draw(record), plot_digest(record)))
 
 
 def record_text(record: dict) -> str:
@@ -183,8 +191,9 @@ class AnalysisRun:
                                    what=f"a {self.config['analysis']} analysis")  # fmt: skip
             yield self
 
-    def finished(self) -> AnalysisResult | None:
-        """The finished analysis in the output directory if it has this configuration; another is refused."""
+    def finished(self, draw: Callable[[dict], Any]) -> AnalysisResult | None:
+        """The finished analysis in the output directory if it has this configuration (its plot redrawn when it
+        is missing or was drawn by other plotting code); another is refused."""
         path = None if self.out is None else self.out / f"{self.name}.json"
         if path is None or not path.is_file():
             return None
@@ -195,6 +204,8 @@ class AnalysisRun:
             raise RobenchError(f"{self.out} holds a finished {self.config['analysis']} analysis with other settings "
                                f"({'; '.join(config_differences(recorded, self.config))})",
                                hint="use another --out directory, or delete that analysis' files to redo it")
+        if read_digest(self.out / record["plot"]) != plot_digest(record):
+            write_plot(self.out, record, draw)
         return AnalysisResult(record, self.out)
 
     def unit(self, stage: int, number: int, compute: Callable[[], dict]) -> dict:
