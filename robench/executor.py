@@ -242,34 +242,55 @@ class RayExecutor:
         tally.report()
         if not jobs:
             return []
+        self._check_feasible(jobs)
         tracker = _tracker(ray).remote()
         remote = ray.remote(_run_job)
         pending = {}
-        for job in jobs:
-            options = {"num_cpus": job.resources.cpus, "num_gpus": job.resources.gpus,
-                       "max_retries": job.retries, "retry_exceptions": False, "name": job.key}
-            if job.resources.memory:
-                options["memory"] = job.resources.memory
-            # the arguments go top-level, so Ray resolves those that are put() references into their values
-            ref = remote.options(**options).remote(tracker, job.key, job.fn, job.kwargs, *job.args)
-            pending[ref] = job.key
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.poll_seconds)
-            for key in ray.get(tracker.started.remote()):
-                tally.start(key)
-            for ref in ready:
-                key = pending.pop(ref)
-                try:
-                    value, seconds = ray.get(ref)
-                    outcome = Outcome(key, value=value, seconds=seconds)
-                except ray.exceptions.RayTaskError as err:  # the job raised: its exception, as raised there
-                    _logger.debug("%s failed: %s", key, err)  # the text holds the worker's traceback
-                    outcome = Outcome(key, error=describe_error(err.cause if isinstance(err.cause, Exception) else err))
-                except ray.exceptions.RayError as err:  # its worker or node died more often than it may retry
-                    outcome = Outcome(key, error=describe_error(err))
-                tally.end(outcome)
-        ray.kill(tracker)
+        try:
+            for job in jobs:
+                options = {"num_cpus": job.resources.cpus, "num_gpus": job.resources.gpus,
+                           "max_retries": job.retries, "retry_exceptions": False, "name": job.key}
+                if job.resources.memory:
+                    options["memory"] = job.resources.memory
+                # the arguments go top-level, so Ray resolves those that are put() references into their values
+                ref = remote.options(**options).remote(tracker, job.key, job.fn, job.kwargs, *job.args)
+                pending[ref] = job.key
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.poll_seconds)
+                for key in ray.get(tracker.started.remote()):
+                    tally.start(key)
+                for ref in ready:
+                    tally.end(self._outcome(pending.pop(ref), ref))
+        finally:
+            # interrupted (Ctrl-C, or a callback raised): stop what still runs, so that a rerun does not find
+            # its run directories locked by tasks nobody waits for; they resume from their records
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            ray.kill(tracker)
         return [tally.outcomes[j.key] for j in jobs]
+
+
+    def _check_feasible(self, jobs: Sequence[Job]) -> None:
+        """Refuse a job no node could ever run (Ray would leave it waiting for ever)."""
+        total = self._ray.cluster_resources()
+        has = Resources(cpus=total.get("CPU", 0) or 1, gpus=total.get("GPU", 0), memory=int(total.get("memory", 0)) or None)
+        for job in jobs:
+            need = job.resources
+            if need.cpus > has.cpus or need.gpus > has.gpus or (need.memory or 0) > (has.memory or float("inf")):
+                raise RobenchError(f"{job.key} needs {need.describe()}, more than the whole Ray cluster has "
+                                   f"({has.describe()})", hint="lower the task's resources (gpus: 0 on a machine "
+                                                               "without GPUs), or add nodes to the cluster")
+
+    def _outcome(self, key: str, ref) -> Outcome:
+        ray = self._ray
+        try:
+            value, seconds = ray.get(ref)
+            return Outcome(key, value=value, seconds=seconds)
+        except ray.exceptions.RayTaskError as err:  # the job raised: its exception, as raised there
+            _logger.debug("%s failed: %s", key, err)  # the text holds the worker's traceback
+            return Outcome(key, error=describe_error(err.cause if isinstance(err.cause, Exception) else err))
+        except ray.exceptions.RayError as err:  # its worker or node died more often than it may retry
+            return Outcome(key, error=describe_error(err))
 
 
 def _run_job(tracker, key: str, fn: Callable[..., Any], kwargs: dict, *args: Any) -> tuple[Any, float]:

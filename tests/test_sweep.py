@@ -130,6 +130,8 @@ def test_executors_report_each_failure_and_run_the_others(local_ray):
         assert outcomes[1].error.startswith("ValueError: invalid literal for int()")
         last = snapshots[-1]
         assert (last.done, last.failed, last.running, last.waiting) == (2, 1, (), 0)
+    with pytest.raises(RobenchError, match="gpu needs 1 CPU, 1 GPU, more than the whole Ray cluster has"):
+        RayExecutor().run([Job("gpu", sum, ([1],), resources=Resources(gpus=1))])  # it would wait for ever
 
 
 def test_sweep_on_ray_writes_the_serial_records(serial, local_ray, data_root, tmp_path):

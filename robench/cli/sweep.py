@@ -3,6 +3,7 @@ serially), with a live view of the whole sweep and a summary table at the end.""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from contextlib import nullcontext
 
@@ -50,8 +51,6 @@ def sweep_cmd(ctx: click.Context, sweep_file, out, records, replace, gpus_per_ta
       robench sweep sweep.yaml --address ray://head:10001 --out /shared/runs/sweep
       robench sweep leaderboard/sweep.yaml --records leaderboard/records && robench leaderboard build
     """
-    import dataclasses
-
     from robench.executor import make_executor, ray_available
     from robench.sweep import Sweep, SweepRun
 

@@ -25,7 +25,8 @@
         method: robnet
         scale: small
 
-A task's run directory is ``<out>/<kind>/<label>-<hash>``, the hash of its kind and its fields with every default
+Relative paths (``out``, ``records``) are relative to the file. A task's run directory is
+``<out>/<kind>/<label>-<hash>``, the hash of its kind and its fields with every default
 filled in, so the same task in a later run (or after a crash) finds its own records again.
 """
 
