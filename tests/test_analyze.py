@@ -183,6 +183,7 @@ def test_an_interrupted_landscape_resumes_to_the_uninterrupted_result(tiny, data
     written = resumed.json_path.read_bytes()
     again = landscape(tiny[0], out=tmp_path / "cut", **args)  # finished: read back, not redone
     assert again.record == resumed.record and resumed.json_path.read_bytes() == written
+    assert not (tmp_path / "cut" / "landscape.progress.jsonl").exists()
     plot = resumed.png_path.read_bytes()
     resumed.png_path.unlink()
     landscape(tiny[0], out=tmp_path / "cut", **args)  # a lost plot is drawn again from the record

@@ -129,7 +129,7 @@ def draw_density(record: dict):
                                 textcoords="offset points", fontsize=6)
         ax.set_xlabel("architecture density D = connected (edge, op) slots / all slots")
         ax.set_ylabel("robust accuracy (%)")
-        ax.legend(fontsize=6, frameon=False, loc="upper left")
+        ax.legend(fontsize=6, frameon=False, loc="best")
         ax.text(0.99, 0.01, "\n".join(lines), transform=ax.transAxes, ha="right", va="bottom", fontsize=6)
         ax.grid(True, lw=0.3, alpha=0.5)
         table = record["inputs"]["table"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,18 +178,20 @@ class AnalysisRun:
         self.config = config
         self.config_sha = sha256_of(config)
         self.progress = progress
-        self.log: ProgressLog | None = None
+        self._log: ProgressLog | None = None
 
     @contextmanager
     def open(self) -> Iterator[AnalysisRun]:
-        if self.out is None:
-            self.log = ProgressLog(None, self.config_sha, self.config)
+        with RunLock(self.out, f"{self.config['analysis']} analysis") if self.out is not None else nullcontext():
             yield self
-            return
-        with RunLock(self.out, f"{self.config['analysis']} analysis"):
-            self.log = ProgressLog(self.out / f"{self.name}.progress.jsonl", self.config_sha, self.config,
-                                   what=f"a {self.config['analysis']} analysis")  # fmt: skip
-            yield self
+
+    @property
+    def log(self) -> ProgressLog:
+        """The progress log, opened on first use: reading back a finished analysis leaves none behind."""
+        if self._log is None:
+            path = self.out / f"{self.name}.progress.jsonl" if self.out is not None else None
+            self._log = ProgressLog(path, self.config_sha, self.config, what=f"a {self.config['analysis']} analysis")
+        return self._log
 
     def finished(self, draw: Callable[[dict], Any]) -> AnalysisResult | None:
         """The finished analysis in the output directory if it has this configuration (its plot redrawn when it
@@ -228,7 +230,7 @@ class AnalysisRun:
                   "notes": subject.notes(), **stamp(started, subject.device)}  # fmt: skip
         result = write_result(self.out, record, draw)
         if self.log.path is not None:
-            self.log.path.unlink()  # the finished record holds everything; a rerun reads it back
+            self.log.path.unlink(missing_ok=True)  # the finished record holds everything; a rerun reads it back
         return result
 
 
