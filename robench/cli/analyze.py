@@ -78,7 +78,13 @@ def _run(ctx, as_json: bool, call, describe) -> None:
     quiet = (ctx.find_root().obj or {}).get("quiet", False) or as_json
     bar, report = progress_bar(quiet)
     with bar:
-        result = call(report)
+        try:
+            result = call(report)
+        except RuntimeError as err:
+            # Ctrl-C inside torch.func's autograd arrives wrapped in a RuntimeError; it is still an interruption
+            if "KeyboardInterrupt" in str(err):
+                raise KeyboardInterrupt from None
+            raise
     if as_json:
         click.echo(json.dumps(result.record, indent=2, sort_keys=True))
         return
