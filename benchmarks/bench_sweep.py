@@ -64,7 +64,8 @@ def main() -> None:
     assert numbers["ray"] == numbers["serial"], numbers
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, torch "
-          f"{torch.__version__}; serial with {torch.get_num_threads()} thread(s), Ray with {args.workers} one-CPU workers")
+          f"{torch.__version__}; serial with {torch.get_num_threads()} thread(s), Ray with {args.workers} one-CPU "
+          "workers")
     print(f"{len(spec.tasks)} evaluations (PGD-20, {args.n} images each: {', '.join(args.models)} x seeds "
           f"{', '.join(map(str, args.seeds))}), fastest of {args.repeats} interleaved rounds")
     (serial, _), (ray, ray_start) = best["serial"], best["ray"]

@@ -273,7 +273,8 @@ class RayExecutor:
     def _check_feasible(self, jobs: Sequence[Job]) -> None:
         """Refuse a job no node could ever run (Ray would leave it waiting for ever)."""
         total = self._ray.cluster_resources()
-        has = Resources(cpus=total.get("CPU", 0) or 1, gpus=total.get("GPU", 0), memory=int(total.get("memory", 0)) or None)
+        has = Resources(cpus=total.get("CPU", 0) or 1, gpus=total.get("GPU", 0),
+                        memory=int(total.get("memory", 0)) or None)
         for job in jobs:
             need = job.resources
             if need.cpus > has.cpus or need.gpus > has.gpus or (need.memory or 0) > (has.memory or float("inf")):

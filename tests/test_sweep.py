@@ -211,6 +211,30 @@ def test_sweep_files_its_records_into_the_leaderboard_store(serial):
         assert json.loads(report.filed.read_text()) == json.loads(source.read_text())
 
 
+def test_without_ray_the_command_runs_the_sweep_serially_and_says_so(data_root, tmp_path, monkeypatch):
+    import sys
+
+    from click.testing import CliRunner
+
+    from robench.cli import cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(RobenchError, match="the Ray executor needs Ray") as err:
+        RayExecutor()
+    assert "pip install 'robench[ray]'" in err.value.hint
+    monkeypatch.setattr("robench.executor.ray_available", lambda: False)
+    file = tmp_path / "sweep.yaml"
+    file.write_text("out: runs\ntasks:\n  - {kind: eval, model: resnet18_small, attacks: fgsm, n_examples: 8,"
+                    " checks: false}\n")
+    result = CliRunner().invoke(cli, ["sweep", str(file), "--data-dir", str(data_root)])
+    assert result.exit_code == 0, result.output
+    assert "Ray is not installed, so the tasks run one after another" in result.output
+    assert "1 task: 0 finished earlier, 1 to run (serial executor)" in result.output
+    (record,) = (tmp_path / "runs" / "eval").glob("*/result.json")
+    clean = json.loads(record.read_text())["metrics"]["clean_accuracy"]
+    assert f"clean {clean:.1%}" in result.output  # the summary table
+
+
 def test_the_leaderboard_sweep_regenerates_every_measured_record():
     repo = Path(__file__).resolve().parents[1]
     spec = Sweep.read(repo / "leaderboard" / "sweep.yaml")

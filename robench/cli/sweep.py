@@ -69,8 +69,9 @@ def sweep_cmd(ctx: click.Context, sweep_file, out, records, replace, gpus_per_ta
                        "(`pip install 'robench[ray]'` runs them in parallel)", err=True)
     runner = make_executor(executor, address=address, num_cpus=num_cpus)
     if not quiet:
-        click.echo(f"{len(spec.tasks)} tasks: {len(run.finished)} finished earlier, {len(run.pending)} to run "
-                   f"({runner.name} executor); records in {run.root}")
+        tasks = f"{len(spec.tasks)} task{'s' if len(spec.tasks) != 1 else ''}"
+        click.echo(f"{tasks}: {len(run.finished)} finished earlier, {len(run.pending)} to run ({runner.name} "
+                   f"executor); records in {run.root}")
     live = _LiveView(run)
     # Ray starts (and says so) before the live view takes the terminal; a finished sweep starts nothing
     with runner if run.pending else nullcontext(), live.display(quiet):
@@ -112,8 +113,9 @@ class _LiveView:
                           "-")
             return table
         eta = p.eta - (elapsed - p.elapsed) if p.eta is not None else None  # counts down between updates
-        table.add_row(str(p.done), str(len(p.running)), f"[red]{p.failed}[/red]" if p.failed else "0", str(p.waiting),
-                      str(len(self.run.finished)), _duration(elapsed), _duration(max(eta, 0)) if eta is not None else "-")
+        failed = f"[red]{p.failed}[/red]" if p.failed else "0"
+        table.add_row(str(p.done), str(len(p.running)), failed, str(p.waiting), str(len(self.run.finished)),
+                      _duration(elapsed), _duration(max(eta, 0)) if eta is not None else "-")
         for key in p.running:
             table.add_row("", f"[cyan]{self.labels.get(key, key)}[/cyan]", "", "", "", "", "")
         return table

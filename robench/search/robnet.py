@@ -154,8 +154,9 @@ class RobNetSearch(Search):
     budget_fields = ("C", "layers", "supernet_epochs", "candidates", "finetune_epochs")
     presets = ROBNET_PRESETS
 
-    def __init__(self, config: RobNetSearchConfig | None = None, *, executor: SerialExecutor | RayExecutor | None = None,
-                 gpus_per_task: float | None = None, **kwargs):  # fmt: skip
+    def __init__(self, config: RobNetSearchConfig | None = None, *,
+                 executor: SerialExecutor | RayExecutor | None = None, gpus_per_task: float | None = None,
+                 **kwargs):  # fmt: skip
         """``executor`` runs the candidate stage (default: serially, here); under Ray each candidate reserves one
         CPU and ``gpus_per_task`` GPUs (default: one where the cluster has GPUs)."""
         super().__init__(config, **kwargs)

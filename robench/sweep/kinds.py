@@ -31,9 +31,10 @@ from robench.zoo.checkpoint import read_config
 REQUIRED = object()
 TRANSFER_NAME = "transfer.json"
 
-# Memory a task reserves on a worker: a torch process holding a model, a batch and an attack's buffers (robench's
-# estimate, measured below 1 GiB for the packaged CIFAR models on a CPU), plus the decoded split it reads, twice
-# (the cache read and the uint8 tensor), plus AutoAttack's per-target copies of the batch.
+# Memory a task reserves on a worker: a torch process holding a model, a batch and an attack's buffers, plus the
+# decoded split it reads, twice (the cache read and the uint8 tensor), plus AutoAttack's per-target copies of the
+# batch. robench's estimate, with room: an evaluation of advrush_small under PGD-20 then APGD-CE and APGD-T at
+# batch 32 peaked at 1.3 GB resident on a CPU.
 PROCESS_BYTES = 2 * GIB
 AUTOATTACK_BYTES = 1 * GIB
 

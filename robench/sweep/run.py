@@ -54,7 +54,8 @@ class SweepRun:
                  device: str | None = None):  # fmt: skip
         root = out or sweep.out
         if root is None:
-            raise RobenchError("the sweep has no output directory", hint="add out: DIR to the sweep file, or pass --out")
+            raise RobenchError("the sweep has no output directory",
+                               hint="add out: DIR to the sweep file, or pass --out")
         # absolute: a worker's working directory is not this process's, and on a cluster not even on this machine
         self.root = Path(root).expanduser().resolve()
         self.sweep = sweep

@@ -103,7 +103,8 @@ class Sweep:
     @classmethod
     def from_dict(cls, data: Any, where: str = "sweep") -> Sweep:
         if not isinstance(data, dict) or not data.get("tasks"):
-            raise RobenchError(f"{where} holds no tasks", hint="a sweep file has a tasks: list (see `robench sweep --help`)")
+            raise RobenchError(f"{where} holds no tasks",
+                               hint="a sweep file has a tasks: list (see `robench sweep --help`)")
         _known(data, _SWEEP_KEYS, where, "sweep")
         if not isinstance(data["tasks"], list):
             raise RobenchError(f"{where}: tasks must be a list", hint="write each task as a `- kind: ...` item")
