@@ -67,18 +67,72 @@ def test_pgd_equals_torchattacks_example_for_example(reference_model, data_root)
 @pytest.mark.parametrize("reference_model", ["tiny", pytest.param("resnet18_small", marks=pytest.mark.slow)],
                          indirect=True)  # fmt: skip
 def test_autoattack_equals_pyautoattack_example_for_example(reference_model, data_root):
+    """robench's default path (its exact speed-ups on) against the plain reference call: the same robust flags
+    and the same returned label (adversarial prediction, else clean prediction) on every point."""
     from pyautoattack import AutoAttack
 
     model = reference_model
     n, bs = 24, 12
-    result = evaluate(model, attacks=["autoattack"], n_examples=n, batch_size=bs, data_dir=data_root, checks=False)
+    result = evaluate(model, attacks=["autoattack"], n_examples=n, batch_size=bs, data_dir=data_root)
     x, y, _ = _test_points(data_root, n)
     adversary = AutoAttack(model, norm="Linf", eps=8 / 255, version="standard", seed=0, device="cpu")
     x_adv, y_adv = adversary.run_standard_evaluation(x, y, batch_size=bs)
     reference_robust = (y_adv == y)
     ours = torch.tensor([e["broken_by"] is None and e["clean_correct"] for e in result.examples])
     assert torch.equal(ours, reference_robust)
+    assert torch.equal(_returned_labels(result), y_adv)
     assert result.robust_accuracy == pytest.approx(reference_robust.float().mean().item())
+    assert result.record["settings"]["speed"] == {"compile": False, "channels_last": False, "amp": None,
+                                                  "exact": ["input-gradients-only", "inference-mode-classification"]}
+    assert all(p.requires_grad for p in model.parameters())  # frozen only while attacked
+
+
+def _returned_labels(result) -> torch.Tensor:
+    """The label of every point as run_standard_evaluation returns it: adversarial where broken, else clean."""
+    return torch.tensor([e["adv_pred"] if e["broken_by"] else e["clean_pred"] for e in result.examples])
+
+
+def test_single_part_presets_are_standard_autoattacks_parts(tiny, data_root):
+    """The apgd-ce preset is standard AutoAttack's APGD-CE (one restart), as pyautoattack runs a part of the
+    standard version alone (run_standard_evaluation_individual), point for point."""
+    from pyautoattack import AutoAttack
+
+    from robench.data import get_dataset
+
+    model, _ = tiny
+    config = resolve_attack("apgd-ce", get_dataset("cifar10").threat_model())
+    settings = autoattack_settings(config, model, torch.device("cpu"))
+    assert settings["attacks"] == ["apgd-ce"] and settings["apgd"]["n_restarts"] == 1
+    n, bs = 48, 16
+    result = evaluate(model, attacks=["apgd-ce"], n_examples=n, batch_size=bs, data_dir=data_root, checks=False)
+    x, y, _ = _test_points(data_root, n)
+    adversary = AutoAttack(model, norm="Linf", eps=8 / 255, version="standard", seed=0, device="cpu")
+    adversary.attacks_to_run = ["apgd-ce"]
+    _, y_adv = adversary.run_standard_evaluation(x, y, batch_size=bs)
+    assert torch.equal(_returned_labels(result), y_adv)
+    assert 0 < result.robust_accuracy < result.clean_accuracy
+    custom = resolve_attack("autoattack:attacks=apgd-ce", get_dataset("cifar10").threat_model())
+    assert custom.params["version"] == "custom"  # a list of one's own is pyautoattack's custom version
+
+
+def test_speed_options_are_recorded_and_refused_on_resume_when_changed(tiny, data_root, tmp_path):
+    from robench.evaluate.speed import SpeedOptions
+
+    model, _ = tiny
+    out = tmp_path / "run"
+    exact = evaluate(model, attacks=["fgsm"], n_examples=32, batch_size=16, data_dir=data_root, out=out, checks=False)
+    assert read_record(out / "result.json")["settings"]["speed"]["compile"] is False
+    header = json.loads((out / "progress.jsonl").read_text().splitlines()[0])
+    assert "speed" not in header["config"]  # the exact computation: configurations as before the options
+    with pytest.raises(RobenchError, match=r'other settings \(speed: null -> \{"compile":true\}\)'):
+        evaluate(model, attacks=["fgsm"], n_examples=32, batch_size=16, data_dir=data_root, out=out, checks=False,
+                 speed=SpeedOptions(compile=True))
+    assert exact.record["config_sha256"] == read_record(out / "result.json")["config_sha256"]
+    for options, message in ((SpeedOptions(channels_last=True), "channels_last is a CUDA option"),
+                             (SpeedOptions(amp="bf16"), "amp is a CUDA option"),
+                             (SpeedOptions(amp="fp8"), "unknown mixed precision 'fp8'")):
+        with pytest.raises(RobenchError, match=message):
+            evaluate(model, attacks=["fgsm"], n_examples=8, data_dir=data_root, device="cpu", speed=options)
 
 
 def test_autoattack_preset_is_the_standard_configuration(tiny):
@@ -249,7 +303,7 @@ def test_transfer_matrix_diagonal_is_white_box_and_sources_are_crafted_once(tiny
             with torch.no_grad():
                 expected = (target(adv).argmax(1) == y).float().mean().item()
             assert result.matrix[i][j] == pytest.approx(expected)
-    read_record(tmp_path / "transfer.json")
+    assert read_record(tmp_path / "transfer.json")["settings"]["speed"]["compile"] is False
     transfer_matrix([model, other], names=["a", "b"], attack="pgd10", n_examples=64, batch_size=32,
                     data_dir=data_root, out=tmp_path)
     assert len(calls) == 2  # the second matrix reuses the cached examples

@@ -31,6 +31,24 @@ def model_source(model: str, arch: str | None) -> tuple[str, str | None]:
     return model, None
 
 
+def speed_options(fn):
+    """``--compile``, ``--channels-last`` and ``--amp``: the speed options that can change a number, each off by
+    default and named in the record when used (the exact speed-ups are always on)."""
+    fn = click.option("--amp", default=None, metavar="DTYPE",
+                      help="CUDA mixed precision (autocast), bf16 or fp16; numbers can change, the record says so.")(fn)
+    fn = click.option("--channels-last", is_flag=True,
+                      help="CUDA channels_last memory format; numbers can change, the record says so.")(fn)
+    return click.option("--compile", "compile_model", is_flag=True,
+                        help="torch.compile the model: faster after a slow first call, but fused kernels round "
+                             "differently, so numbers can change; the record says so.")(fn)
+
+
+def _speed(compile_model: bool, channels_last: bool, amp: str | None):
+    from robench.evaluate.speed import SpeedOptions
+
+    return SpeedOptions(compile=compile_model, channels_last=channels_last, amp=amp)
+
+
 def _default_out(model: str, dataset: str, attacks, n_examples, seed, eps) -> Path:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", "__".join(
         [model, dataset, "+".join(attacks), f"n{n_examples or 'all'}", f"s{seed}", f"eps{eps or 'default'}"]))
@@ -55,11 +73,12 @@ def _default_out(model: str, dataset: str, attacks, n_examples, seed, eps) -> Pa
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Directory for the result record and progress log (default: runs/eval/…); rerun to resume.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON.")
+@speed_options
 @device_option
 @data_dir_option
 @click.pass_context
 def eval_cmd(ctx, model, dataset, attacks, threat_model, eps, n_examples, batch_size, seed, independent, no_checks,
-             arch, out, as_json, device, data_dir):
+             arch, out, as_json, compile_model, channels_last, amp, device, data_dir):
     """Evaluate MODEL (a zoo name, hf-hub:org/name, local-dir:PATH, a checkpoint directory or file)."""
     if attacks == ("list",):
         from robench.evaluate.presets import PRESETS
@@ -85,7 +104,7 @@ def eval_cmd(ctx, model, dataset, attacks, threat_model, eps, n_examples, batch_
         result = evaluate(loaded, dataset=dataset, attacks=attacks, n_examples=n_examples, batch_size=batch_size,
                           data_dir=data_dir, seed=seed, threat_model=threat_model, eps=eps, device=device,
                           out=out_dir, chain=not independent, checks=not no_checks, model_name=model,
-                          progress=report)
+                          progress=report, speed=_speed(compile_model, channels_last, amp))
     if as_json:
         click.echo(json.dumps(result.record, indent=2, sort_keys=True))
         return
@@ -131,9 +150,11 @@ def _print_result(record: dict, out_dir: Path, independent: bool) -> None:
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Directory for transfer.json, transfer.png and the cached adversarial examples.")
 @click.option("--json", "as_json", is_flag=True)
+@speed_options
 @device_option
 @data_dir_option
-def transfer_cmd(models, dataset, attack, eps, n_examples, batch_size, seed, out, as_json, device, data_dir):
+def transfer_cmd(models, dataset, attack, eps, n_examples, batch_size, seed, out, as_json, compile_model,
+                 channels_last, amp, device, data_dir):
     """Transfer matrix: examples crafted on each of MODELS, evaluated on every one of them."""
     if len(models) < 2:
         raise RobenchError("a transfer matrix needs at least two models", hint="robench transfer A B [C …]")
@@ -143,7 +164,7 @@ def transfer_cmd(models, dataset, attack, eps, n_examples, batch_size, seed, out
     out_dir = Path(out) if out else Path("runs") / "transfer" / re.sub(r"[^A-Za-z0-9_.-]+", "-", "+".join(models))
     result = transfer_matrix(list(models), dataset=dataset, attack=attack, n_examples=n_examples,
                              batch_size=batch_size, data_dir=data_dir, seed=seed, eps=eps, device=device,
-                             out=out_dir)
+                             out=out_dir, speed=_speed(compile_model, channels_last, amp))
     transfer_heatmap(result.record, out_dir / "transfer.png")
     if as_json:
         click.echo(json.dumps(result.record, indent=2, sort_keys=True))

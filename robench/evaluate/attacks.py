@@ -9,6 +9,10 @@ so a robench AutoAttack number equals the reference number point for point.
 
 Seeding follows AutoAttack's convention: the global RNG is reset to the run's seed before every stage call on
 a batch, so a batch's result depends only on its content and the seed, never on what ran before it.
+
+The parts run under ``torch.no_grad()``, as inside ``run_standard_evaluation`` (each part enables gradients
+where it differentiates), and Square's queries run in inference mode (robench.evaluate.speed): neither changes
+a bit of any logit.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from torch import nn
 from robench.data import ThreatModel, parse_eps
 from robench.errors import RobenchError
 from robench.evaluate.presets import PRESETS, list_attacks
+from robench.evaluate.speed import InferenceForward
 
 
 Stage = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -92,8 +97,8 @@ AUTOATTACK_PARTS: tuple[str, ...] = get_args(AttackName)  # pyautoattack's own l
 
 
 def autoattack_parts(config: AttackConfig) -> list[str]:
-    """The parts an AutoAttack config runs, in order: its custom list, or what pyautoattack runs for its version."""
-    if config.params["version"] == "custom":
+    """The parts an AutoAttack config runs, in order: its list, or what pyautoattack runs for its version."""
+    if config.params.get("attacks"):
         return list(config.params["attacks"])
     return list(AutoAttack(nn.Identity(), version=config.params["version"]).attacks_to_run)
 
@@ -109,12 +114,14 @@ def resolve_attack(spec: str, threat_model: ThreatModel) -> AttackConfig:
     preset = PRESETS[name]
     method = METHODS[preset.method]
     params = dict(preset.params)
+    overridden = set()
     for item in filter(None, overrides.split(",")):
         key, sep, value = item.partition("=")
         if not sep or key.strip() not in method.settings:
             raise RobenchError(f"bad setting {item!r} for attack {name}",
                                hint=f"settings it takes: {', '.join(method.settings) or 'none'}")
         params[key.strip()] = _parse_value(key.strip(), value.strip())
+        overridden.add(key.strip())
     if "attacks" in params:
         parts = params["attacks"]
         unknown = [a for a in parts if a not in AUTOATTACK_PARTS]
@@ -125,6 +132,7 @@ def resolve_attack(spec: str, threat_model: ThreatModel) -> AttackConfig:
             # a part run twice on the same points with the same seed adds nothing, and its two stages would
             # share one name in the records
             raise RobenchError(f"AutoAttack part(s) listed twice: {', '.join(repeated)}", hint="list each part once")
+    if "attacks" in overridden:  # a list of one's own: pyautoattack's custom version, with its settings
         params["version"] = "custom"
     if threat_model.norm not in method.norms:
         raise RobenchError(f"{name} supports {' and '.join(method.norms)} but the threat model is {threat_model.norm}",
@@ -168,11 +176,16 @@ def build_stages(config: AttackConfig, model: nn.Module, num_classes: int, seed:
 
 
 def make_autoattack(config: AttackConfig, model: nn.Module, seed: int, device: torch.device):
-    """The reference AutoAttack object, configured by pyautoattack itself for the preset's version."""
-    version = config.params["version"]
-    attacks = config.params.get("attacks") if version == "custom" else None
-    return AutoAttack(model, norm=config.norm, eps=config.eps, seed=seed, version=version, attacks=attacks,
-                      device=device)
+    """The reference AutoAttack object, configured by pyautoattack itself for the preset's version. A version
+    with a list of parts runs those parts with that version's settings, as pyautoattack's
+    ``run_standard_evaluation_individual`` does (the ``apgd-ce`` preset is standard AutoAttack's APGD-CE: one
+    restart, where the custom version's APGD makes five)."""
+    version, parts = config.params["version"], config.params.get("attacks")
+    adversary = AutoAttack(model, norm=config.norm, eps=config.eps, seed=seed, version=version,
+                           attacks=parts if version == "custom" else None, device=device)
+    if parts and version != "custom":
+        adversary.attacks_to_run = list(parts)
+    return adversary
 
 
 def _autoattack_stages(config: AttackConfig, model: nn.Module, num_classes: int, seed: int,
@@ -183,9 +196,11 @@ def _autoattack_stages(config: AttackConfig, model: nn.Module, num_classes: int,
         # AutoAttack would index past the logits; its own check only warns (fra31/auto-attack#110).
         adversary.apgd_targeted.n_target_classes = min(adversary.apgd_targeted.n_target_classes, targets)
         adversary.fab.n_target_classes = min(adversary.fab.n_target_classes, targets)
+    adversary.square.predict = InferenceForward(model)
 
     def part(attack: str) -> Stage:
         # The same attribute settings as pyautoattack's run_standard_evaluation makes before each perturb call.
+        @torch.no_grad()
         def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             if attack in ("apgd-ce", "apgd-dlr"):
                 adversary.apgd.loss = "ce" if attack == "apgd-ce" else "dlr"

@@ -20,6 +20,14 @@ SCHEMA_ID = "robench.result/1"
 _ACCURACY = {"type": "number", "minimum": 0, "maximum": 1}
 _INTERVAL = {"type": "array", "items": _ACCURACY, "minItems": 2, "maxItems": 2}
 _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+# The speed options a measurement ran with (robench.evaluate.speed): those that can change a number, and the
+# exact speed-ups that cannot. Records from before the block existed have none.
+_SPEED = {
+    "type": "object",
+    "required": ["compile", "channels_last", "amp", "exact"],
+    "properties": {"compile": {"type": "boolean"}, "channels_last": {"type": "boolean"},
+                   "amp": {"type": ["string", "null"]}, "exact": {"type": "array", "items": {"type": "string"}}},
+}
 
 RESULT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -91,6 +99,12 @@ RESULT_SCHEMA: dict[str, Any] = {
             },
         },
         "config_sha256": _SHA256,
+        "settings": {
+            "type": "object",
+            "properties": {"batch_size": {"type": "integer", "minimum": 1}, "chain": {"type": "boolean"},
+                           "checks": {"type": "boolean"}, "world_size": {"type": "integer", "minimum": 1},
+                           "speed": _SPEED},
+        },
         "reproduction": {
             "type": "array",
             "items": {
@@ -167,6 +181,8 @@ TRANSFER_SCHEMA: dict[str, Any] = {
         "dataset": RESULT_SCHEMA["properties"]["dataset"],
         "threat_model": RESULT_SCHEMA["properties"]["threat_model"],
         "attack": RESULT_SCHEMA["properties"]["attacks"]["items"],
+        "settings": {"type": "object", "properties": {"batch_size": {"type": "integer", "minimum": 1},
+                                                      "speed": _SPEED}},
         "environment": {"type": "object"},
         "timings": {"type": "object"},
         "source": RESULT_SCHEMA["properties"]["source"],

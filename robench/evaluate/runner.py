@@ -38,6 +38,7 @@ from robench.evaluate.progress_log import config_differences
 from robench.evaluate.reproduction import compare_with_papers
 from robench.evaluate.records import SCHEMA_ID, read_record, sha256_of, validate_record, write_record
 from robench.evaluate.sanity import Flag, check_model, check_results
+from robench.evaluate.speed import SpeedOptions, attack_ready
 from robench.rundir import RunLock, atomic_write, make_dir
 
 ProgressFn = Callable[[str, int, int], None]
@@ -183,6 +184,7 @@ def evaluate(
     checks: bool = True,
     model_name: str | None = None,
     progress: ProgressFn | None = None,
+    speed: SpeedOptions | None = None,
 ) -> EvalResult:
     """Clean and robust accuracy of ``model`` on ``dataset`` under the attack suite ``attacks``.
 
@@ -192,9 +194,12 @@ def evaluate(
     all clean-correct points and ``per_attack`` holds each attack's own accuracy. Every accuracy is computed
     from the per-example outcomes (``EvalResult.examples``). With ``out`` every batch is logged there, running
     the same call again resumes where it stopped, and a finished evaluation is read back, never redone.
+    ``speed`` holds the options that can change a number (robench.evaluate.speed); the record names them.
     """
     rank, world = distributed.init_from_env()
     device = distributed.resolve_device(device)
+    speed = speed or SpeedOptions()
+    speed.check(device)
     protocol = Protocol.resolve(dataset, attacks, split=split, threat_model=threat_model, eps=eps,
                                 n_examples=n_examples, seed=seed)
     check_batch_size(batch_size)
@@ -204,18 +209,20 @@ def evaluate(
         or type(model).__name__
     data, indices = protocol.load(data_dir)
     out_dir = make_dir(out) if out is not None else None
-    with RunLock(out_dir, "evaluation") if out_dir is not None and rank == 0 else nullcontext():
+    with (RunLock(out_dir, "evaluation") if out_dir is not None and rank == 0 else nullcontext(),
+          attack_ready(model, speed, device) as attacked):
         batch_size = batch_size or ProgressLog.recorded_batch_size(out_dir) or pick_batch_size(
-            model, data.images[indices[:64]].float().div(255), device, len(indices))
+            attacked, data.images[indices[:64]].float().div(255), device, len(indices))
         config = {"model": {"name": name, "weights_sha256": weights_sha256(model)}, **protocol.records(data, indices),
-                  "attacks": [c.to_record() for c in protocol.attacks], "batch_size": batch_size, "chain": chain}
+                  "attacks": [c.to_record() for c in protocol.attacks], "batch_size": batch_size, "chain": chain,
+                  **speed_config(speed)}
         config_sha = sha256_of(config)
         finished = _finished(out_dir, config, config_sha)
         if finished is not None:
             return finished
         log = ProgressLog(out_dir / "progress.jsonl" if out_dir else None, config_sha, config, writer=rank == 0)
-        runner = _Runner(model, data, indices, batch_size, device, seed, protocol.threat_model, log, rank, world,
-                         progress)
+        runner = _Runner(attacked, model, data, indices, batch_size, device, seed, protocol.threat_model, log, rank,
+                         world, progress)
         started = time.perf_counter()
         examples, metrics, flags = runner.measure(protocol, chain, checks)
         if was_training:
@@ -228,7 +235,8 @@ def evaluate(
                       **_architecture_fields(model)},
             **{key: config[key] for key in ("dataset", "threat_model", "attacks")},
             "config_sha256": config_sha,
-            "settings": {"batch_size": batch_size, "chain": chain, "checks": checks, "world_size": world},
+            "settings": {"batch_size": batch_size, "chain": chain, "checks": checks, "world_size": world,
+                         "speed": speed.to_record()},
             "metrics": metrics,
             "flags": [f.to_record() for f in flags],
             "environment": environment(device),
@@ -254,6 +262,12 @@ def load_model(model: nn.Module | str, dataset: str, device: torch.device) -> tu
         model = zoo.load(model, dataset=dataset, device=device)
     was_training = model.training
     return model.eval().to(device), was_training
+
+
+def speed_config(speed: SpeedOptions) -> dict:
+    """The part of a run's configuration (and hash) the speed options make: only those that can change a number,
+    and nothing at all for the exact computation, so configurations from before the options existed still match."""
+    return {"speed": speed.changes_numbers} if speed.changes_numbers else {}
 
 
 def metrics_from_examples(examples: list[dict], lanes: list[list[tuple[str, str]]], chain: bool) -> dict:
@@ -306,7 +320,8 @@ def _finished(out_dir: Path | None, config: dict, config_sha: str) -> EvalResult
         recorded = {"model": {k: record["model"].get(k) for k in config["model"]}, "dataset": record["dataset"],
                     "threat_model": record["threat_model"], "attacks": record.get("attacks"),
                     "batch_size": record.get("settings", {}).get("batch_size"),
-                    "chain": record.get("settings", {}).get("chain")}
+                    "chain": record.get("settings", {}).get("chain"),
+                    **speed_config(SpeedOptions.from_record(record.get("settings", {}).get("speed")))}
         raise RobenchError(f"{out_dir} holds a finished evaluation with other settings "
                            f"({'; '.join(config_differences(recorded, config))})",
                            hint="use another --out directory, or delete that one to start over")
@@ -364,11 +379,13 @@ def _predict(logits: torch.Tensor) -> dict:
 
 
 class _Runner:
-    """Holds the per-point state of one evaluation and advances it one (stage, batch) at a time."""
+    """Holds the per-point state of one evaluation and advances it one (stage, batch) at a time. ``model`` is
+    the model as the speed options run it (what every number is of); the checks look at ``checked``, the module
+    itself (a compiled graph would hide what they trace)."""
 
-    def __init__(self, model, data, indices, batch_size, device, seed, tm: ThreatModel, log: ProgressLog,
+    def __init__(self, model, checked, data, indices, batch_size, device, seed, tm: ThreatModel, log: ProgressLog,
                  rank: int, world: int, progress: ProgressFn | None):
-        self.model, self.data, self.indices = model, data, indices
+        self.model, self.checked, self.data, self.indices = model, checked, data, indices
         self.batch_size, self.device, self.seed, self.tm = batch_size, device, seed, tm
         self.log, self.rank, self.world, self.progress = log, rank, world, progress
         n = len(indices)
@@ -390,7 +407,7 @@ class _Runner:
         positions = torch.arange(min(len(self.indices), 32))
         x, y = self._batch(positions)
         parts = [p for c in configs if c.method == "autoattack" for p in autoattack_parts(c)]
-        flags = check_model(self.model, x, y, self.tm.eps, self.tm.norm, parts, min(9, num_classes - 1))
+        flags = check_model(self.checked, x, y, self.tm.eps, self.tm.norm, parts, min(9, num_classes - 1))
         self.log.add({"kind": "checks", "flags": [f.to_record() for f in flags]})
         return flags
 
@@ -482,7 +499,7 @@ class _Runner:
 
     def _clean_batch(self, positions: torch.Tensor) -> dict:
         x, _ = self._batch(positions)
-        with torch.no_grad():
+        with torch.inference_mode():
             return _predict(self.model(x))
 
     def _attack_batch(self, positions: torch.Tensor, stage: NamedStage, config: AttackConfig) -> dict:
@@ -491,7 +508,7 @@ class _Runner:
         if self.device.type == "cuda":
             torch.cuda.manual_seed_all(self.seed)
         x_adv = stage.run(x, y).detach()
-        with torch.no_grad():
+        with torch.inference_mode():
             outcome = _predict(self.model(x_adv))
         pred = torch.tensor(outcome["pred"], device=y.device)
         inside = self._inside_threat_model(x, x_adv)

@@ -9,6 +9,7 @@ points (AdvRush Table 2 convention).
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -21,7 +22,8 @@ from robench.evaluate.attacks import build_stages
 from robench.distributed import resolve_device
 from robench.evaluate.provenance import environment, weights_sha256
 from robench.evaluate.records import TRANSFER_SCHEMA_ID, sha256_of, write_record
-from robench.evaluate.runner import Protocol, check_batch_size, load_model, pick_batch_size
+from robench.evaluate.runner import Protocol, check_batch_size, load_model, pick_batch_size, speed_config
+from robench.evaluate.speed import SpeedOptions, attack_ready
 from robench.rundir import atomic_write, make_dir
 
 
@@ -49,43 +51,49 @@ def transfer_matrix(
     device: str | torch.device | None = None,
     out: str | Path | None = None,
     cache_dir: str | Path | None = None,
+    speed: SpeedOptions | None = None,
 ) -> TransferResult:
     """Accuracy of every target on adversarial examples crafted on every source. ``targets`` defaults to the
-    sources (a square matrix whose diagonal is white-box); ``names`` labels sources then targets."""
+    sources (a square matrix whose diagonal is white-box); ``names`` labels sources then targets. Every model
+    runs as an evaluation runs it under ``speed`` (robench.evaluate.speed)."""
     device = resolve_device(device)
+    speed = speed or SpeedOptions()
+    speed.check(device)
     protocol = Protocol.resolve(dataset, [attack], eps=eps, n_examples=n_examples, seed=seed)
     (config,) = protocol.attacks
     check_batch_size(batch_size)
     out = make_dir(out) if out is not None else None
     models, labels = _load_all(list(sources) + list(targets or []), names, protocol.spec.name, device)
-    src_models, src_names = models[: len(sources)], labels[: len(sources)]
-    tgt_models, tgt_names = (models[len(sources):], labels[len(sources):]) if targets else (src_models, src_names)
+    k = len(sources)
+    src_sha = [weights_sha256(m) for m in models[:k]]
+    tgt_sha = [weights_sha256(m) for m in models[k:]] if targets else src_sha
+    src_names, tgt_names = labels[:k], (labels[k:] if targets else labels[:k])
 
-    num_classes = protocol.spec.num_classes
-    if config.method == "autoattack" and len(_stage_names(config, src_models[0], num_classes, device)) > 1:
-        raise RobenchError("a transfer matrix needs a single-stage attack, not a multi-attack AutoAttack suite",
-                           hint="use pgd20, pgd100, fgsm, mifgsm or apgd-ce")
-    data, indices = protocol.load(data_dir)
-    batch_size = batch_size or pick_batch_size(src_models[0], _clean(data, indices[:64]), device, len(indices))
-    cache = Path(cache_dir) if cache_dir else (Path(out) / "adversarial" if out else None)
+    with ExitStack() as stack:
+        run = [stack.enter_context(attack_ready(m, speed, device)) for m in models]
+        src_models, tgt_models = run[:k], (run[k:] if targets else run[:k])
+        num_classes = protocol.spec.num_classes
+        if config.method == "autoattack" and len(_stage_names(config, src_models[0], num_classes, device)) > 1:
+            raise RobenchError("a transfer matrix needs a single-stage attack, not a multi-attack AutoAttack suite",
+                               hint="use pgd20, pgd100, fgsm, mifgsm or apgd-ce")
+        data, indices = protocol.load(data_dir)
+        batch_size = batch_size or pick_batch_size(src_models[0], _clean(data, indices[:64]), device, len(indices))
+        cache = Path(cache_dir) if cache_dir else (Path(out) / "adversarial" if out else None)
 
-    started = time.perf_counter()
-    src_sha = [weights_sha256(m) for m in src_models]
-    tgt_sha = [weights_sha256(m) for m in tgt_models]
-    blocks = protocol.records(data, indices)
-    timings: dict[str, float] = {}
-    matrix = []
-    for model, name, sha in zip(src_models, src_names, src_sha):
-        key = sha256_of({"source": sha, "attack": config.to_record(), "subset": blocks["dataset"]["subset_sha256"],
-                         "seed": seed,
-                         "batch_size": batch_size})
-        tic = time.perf_counter()
-        x_adv = _cached_adversarial(cache, key, lambda m=model: _craft(m, config, num_classes, data, indices,
-                                                                      batch_size, seed, device))
-        timings[f"craft:{name}"] = time.perf_counter() - tic
-        matrix.append([_accuracy(t, x_adv, data.labels[indices], batch_size, device) for t in tgt_models])
-    clean = {n: _accuracy(t, _clean(data, indices), data.labels[indices], batch_size, device)
-             for t, n in zip(tgt_models, tgt_names)}
+        started = time.perf_counter()
+        blocks = protocol.records(data, indices)
+        timings: dict[str, float] = {}
+        matrix = []
+        for model, name, sha in zip(src_models, src_names, src_sha):
+            key = sha256_of({"source": sha, "attack": config.to_record(), "subset": blocks["dataset"]["subset_sha256"],
+                             "seed": seed, "batch_size": batch_size, **speed_config(speed)})
+            tic = time.perf_counter()
+            x_adv = _cached_adversarial(cache, key, lambda m=model: _craft(m, config, num_classes, data, indices,
+                                                                          batch_size, seed, device))
+            timings[f"craft:{name}"] = time.perf_counter() - tic
+            matrix.append([_accuracy(t, x_adv, data.labels[indices], batch_size, device) for t in tgt_models])
+        clean = {n: _accuracy(t, _clean(data, indices), data.labels[indices], batch_size, device)
+                 for t, n in zip(tgt_models, tgt_names)}
 
     record = {
         "schema": TRANSFER_SCHEMA_ID,
@@ -96,6 +104,7 @@ def transfer_matrix(
         "clean_accuracy": clean,
         **blocks,
         "attack": config.to_record(),
+        "settings": {"batch_size": batch_size, "speed": speed.to_record()},
         "environment": environment(device),
         "timings": {"total_seconds": time.perf_counter() - started, **timings},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -144,7 +153,7 @@ def _cached_adversarial(cache: Path | None, key: str, craft) -> torch.Tensor:
     return x_adv
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device) -> float:
     correct = 0
     for xb, yb in zip(torch.split(x, batch_size), torch.split(y, batch_size)):
