@@ -254,13 +254,22 @@ def test_the_leaderboard_sweep_regenerates_every_measured_record():
 
 
 def test_robnet_candidates_are_the_same_serially_and_on_ray(local_ray, one_thread, data_root, tmp_path):
-    config = RobNetSearchConfig(C=4, layers=3, batch_size=16, supernet_epochs=1, candidates=4, fsp_keep=0.5,
-                                finetune_epochs=1, n_val=16, steps=1, cell_free=True)
-    common = dict(dataset="cifar10", data_dir=data_root, device="cpu", n_train=48)
-    serial = search("robnet", config, out=tmp_path / "serial", **common)
-    on_ray = search("robnet", config, out=tmp_path / "ray", executor=RayExecutor(), **common)
-    assert on_ray.record["details"]["candidates"] == serial.record["details"]["candidates"]
-    assert len(serial.record["details"]["candidates"]) == 2 and on_ray.record["genotype"] == serial.record["genotype"]
+    from click.testing import CliRunner
+
+    from robench.cli import cli
+
+    settings = dict(C=4, layers=3, batch_size=16, supernet_epochs=1, candidates=4, fsp_keep=0.5, finetune_epochs=1,
+                    n_val=16, steps=1, cell_free=True)
+    serial = search("robnet", RobNetSearchConfig(**settings), out=tmp_path / "serial", dataset="cifar10",
+                    data_dir=data_root, device="cpu", n_train=48)
+    args = [f"--set={k}={str(v).lower()}" for k, v in settings.items()]
+    result = CliRunner().invoke(cli, ["search", "robnet", *args, "--n-train", "48", "--executor", "ray", "--device",
+                                      "cpu", "--data-dir", str(data_root), "--out", str(tmp_path / "ray")])
+    assert result.exit_code == 0, result.output
+    on_ray = json.loads((tmp_path / "ray" / "result.json").read_text())
+    assert on_ray["config"] == serial.record["config"]
+    assert on_ray["details"]["candidates"] == serial.record["details"]["candidates"]
+    assert len(serial.record["details"]["candidates"]) == 2 and on_ray["genotype"] == serial.record["genotype"]
 
 
 @pytest.mark.slow
