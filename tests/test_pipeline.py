@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 from hub_server import hub  # noqa: F401  (fixture)
 
@@ -48,8 +49,13 @@ def finished(data_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     records = root / "records"
     records.mkdir()
-    result = reproduce(paper_plan("advrush", "tiny"), root / "run", records=records, data_dir=data_root,
-                       device="cpu", quiet=True)  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the subprocesses below run: float sums depend on the thread count
+    try:
+        result = reproduce(paper_plan("advrush", "tiny"), root / "run", records=records, data_dir=data_root,
+                           device="cpu", quiet=True)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
     return result, records
 
 
