@@ -4,6 +4,7 @@ on how many processes computed them)."""
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -18,9 +19,16 @@ def init_from_env() -> tuple[int, int]:
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend)
+        # a group left to the interpreter's teardown can abort the process (gloo's threads are still joinable)
+        atexit.register(_leave)
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
