@@ -123,7 +123,6 @@ def _command(out: Path, records: Path, data_root: Path) -> list[str]:
             "--records", str(records), "--out", str(out), "--data-dir", str(data_root), "--device", "cpu"]
 
 
-@pytest.mark.slow  # two more pipeline runs in subprocesses: minutes on a loaded machine
 def test_kill_9_in_the_search_then_resume_gives_the_uninterrupted_records(finished, data_root, tmp_path,
                                                                          hub):  # noqa: F811
     result, _ = finished
