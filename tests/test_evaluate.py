@@ -135,6 +135,23 @@ def test_speed_options_are_recorded_and_refused_on_resume_when_changed(tiny, dat
             evaluate(model, attacks=["fgsm"], n_examples=8, data_dir=data_root, device="cpu", speed=options)
 
 
+@pytest.mark.slow  # compiling the model's graphs takes about a minute on 2 CPU cores
+def test_compiled_evaluation_is_recorded_as_such(tiny, data_root, tmp_path):
+    from robench.evaluate.speed import SpeedOptions
+
+    model, _ = tiny
+    exact = evaluate(model, attacks=["pgd10"], n_examples=64, batch_size=32, data_dir=data_root, checks=False)
+    compiled = evaluate(model, attacks=["pgd10"], n_examples=64, batch_size=32, data_dir=data_root, checks=False,
+                        out=tmp_path / "run", speed=SpeedOptions(compile=True))
+    assert compiled.record["settings"]["speed"]["compile"] is True
+    assert compiled.record["config_sha256"] != exact.record["config_sha256"]
+    header = json.loads((tmp_path / "run" / "progress.jsonl").read_text().splitlines()[0])
+    assert header["config"]["speed"] == {"compile": True}
+    assert all(p.requires_grad for p in model.parameters())
+    # fused kernels round differently, so a point or two may fall on the other side; hardly more
+    assert abs(compiled.robust_accuracy - exact.robust_accuracy) <= 2 / 64
+
+
 def test_autoattack_preset_is_the_standard_configuration(tiny):
     model, _ = tiny
     from robench.data import get_dataset

@@ -88,7 +88,9 @@ def attack_ready(model: nn.Module, options: SpeedOptions, device: torch.device) 
         model.to(memory_format=torch.channels_last)
     try:
         run = _Accelerated(model, options) if options.channels_last or options.amp else model
-        yield torch.compile(run) if options.compile else run
+        # dynamic: the attacks shrink their batches as points fall (APGD-T's targets, Square's queries); one graph
+        # with a symbolic batch size, rather than a compilation per size until dynamo's limit turns it off
+        yield torch.compile(run, dynamic=True) if options.compile else run
     finally:
         if options.channels_last:
             model.to(memory_format=torch.contiguous_format)
