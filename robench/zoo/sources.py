@@ -11,18 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from huggingface_hub.utils import HFValidationError
+from huggingface_hub.utils import validate_repo_id as validate_hub_repo_id
+
 from robench.errors import RobenchError
 
 HF_HUB_PREFIX = "hf-hub:"
 LOCAL_DIR_PREFIX = "local-dir:"
 PREFIXES = (HF_HUB_PREFIX, LOCAL_DIR_PREFIX)
 
-# One segment of a Hub repo id: alphanumerics, '-', '_', '.', neither starting nor ending with '-' or '.'.
-_REPO_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?"
-_REPO_ID_RE = re.compile(rf"{_REPO_PART}/{_REPO_PART}")
 _REVISION_RE = re.compile(r"[A-Za-z0-9._/-]+")
 _FILE_SUFFIXES = (".pt", ".pth", ".tar", ".bin", ".ckpt", ".pkl", ".safetensors", ".json", ".zip")
-REPO_ID_MAX_LENGTH = 96
 
 
 @dataclass(frozen=True)
@@ -41,31 +40,34 @@ class ModelSource:
 
 
 def validate_repo_id(repo_id: str) -> str:
-    """Return ``repo_id`` if it is a well-formed ``org/name`` Hub id, else raise a RobenchError."""
-    problem = None
-    if not isinstance(repo_id, str) or not _REPO_ID_RE.fullmatch(repo_id):
-        problem = "it must be 'org/name' with letters, digits, '-', '_' or '.' (not first or last)"
-    elif len(repo_id) > REPO_ID_MAX_LENGTH:
-        problem = f"it is longer than {REPO_ID_MAX_LENGTH} characters"
-    elif "--" in repo_id or ".." in repo_id:
-        problem = "'--' and '..' are not allowed"
-    elif repo_id.endswith(".git"):
-        problem = "it must not end with '.git'"
+    """Return ``repo_id`` if it is a well-formed ``org/name`` Hub id (huggingface_hub's rules), else raise a
+    RobenchError quoting the rule it breaks."""
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1:
+        problem = "it must be 'org/name'"
+    else:
+        problem = _hub_rule_broken(repo_id)
     if problem:
-        raise RobenchError(
-            f"malformed Hub repo id {repo_id!r}: {problem}",
-            hint="write it as org/name, e.g. robench/robench-advrush-cifar10",
-        )
+        raise RobenchError(f"malformed Hub repo id {repo_id!r}: {problem}",
+                           hint="write it as org/name, e.g. robench/robench-advrush-cifar10")  # fmt: skip
     return repo_id
 
 
 def validate_namespace(namespace: str) -> str:
     """Return ``namespace`` if it is a well-formed Hub user or organisation name, else raise a RobenchError."""
-    if not isinstance(namespace, str) or not re.fullmatch(_REPO_PART, namespace) or len(namespace) > REPO_ID_MAX_LENGTH:
-        raise RobenchError(
-            f"malformed Hub organisation {namespace!r}", hint="give a user or organisation name, e.g. robench"
-        )
+    problem = "it must be one name, without '/'" if not isinstance(namespace, str) or "/" in namespace else None
+    problem = problem or _hub_rule_broken(namespace)
+    if problem:
+        raise RobenchError(f"malformed Hub organisation {namespace!r}: {problem}",
+                           hint="give a user or organisation name, e.g. robench")  # fmt: skip
     return namespace
+
+
+def _hub_rule_broken(repo_id: str) -> str | None:
+    try:
+        validate_hub_repo_id(repo_id)
+    except HFValidationError as err:
+        return str(err).split(": '")[0].rstrip(".")
+    return None
 
 
 def split_revision(spec: str) -> tuple[str, str | None]:
@@ -107,7 +109,8 @@ def parse_source(source: str) -> ModelSource:
         )
     if looks_like_path(source):
         hints = [f"local-dir:{source} for a checkpoint directory"]
-        if _REPO_ID_RE.fullmatch(source.partition("@")[0]):
+        candidate = source.partition("@")[0]
+        if candidate.count("/") == 1 and _hub_rule_broken(candidate) is None:
             hints.insert(0, f"hf-hub:{source} for a Hugging Face Hub repo")
         raise RobenchError(
             f"{source!r} looks like a path or a Hub repo id, not a zoo model name",
