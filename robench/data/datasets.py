@@ -157,6 +157,8 @@ class DatasetSpec:
     """
 
     name: str
+    label: str  # as tables, plots and model cards print it
+    hub_dataset: str  # the data set's id on the Hugging Face Hub, for a model card's metadata
     num_classes: int
     image_size: tuple[int, int, int]
     normalization: Normalization
@@ -210,6 +212,8 @@ DATASETS: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec(
             name="cifar10",
+            label="CIFAR-10",
+            hub_dataset="uoft-cs/cifar10",
             num_classes=10,
             image_size=(3, 32, 32),
             normalization=DARTS_CIFAR10,
@@ -220,6 +224,8 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="cifar100",
+            label="CIFAR-100",
+            hub_dataset="uoft-cs/cifar100",
             num_classes=100,
             image_size=(3, 32, 32),
             normalization=NAS_ROBUSTNESS_CIFAR100,
@@ -230,6 +236,8 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="svhn",
+            label="SVHN",
+            hub_dataset="ufldl-stanford/svhn",
             num_classes=10,
             image_size=(3, 32, 32),
             normalization=SVHN_STATS,
@@ -239,6 +247,8 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="tiny-imagenet",
+            label="Tiny-ImageNet",
+            hub_dataset="zh-plus/tiny-imagenet",
             num_classes=200,
             image_size=(3, 64, 64),
             normalization=TINY_IMAGENET_STATS,
@@ -249,6 +259,8 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="imagenet",
+            label="ImageNet",
+            hub_dataset="ILSVRC/imagenet-1k",
             num_classes=1000,
             image_size=(3, 224, 224),
             normalization=IMAGENET_STATS,

@@ -15,6 +15,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from robench.data import DATASETS
 from robench.errors import RobenchError
 from robench.evaluate.records import SCHEMA_ID as RESULT_SCHEMA
 from robench.evaluate.records import lineage_text, validate_record
@@ -24,15 +25,6 @@ from robench.zoo.checkpoint import CARD_NAME, DEFAULT_LICENSE, WEIGHTS_NAME, rea
 
 TASK_TYPE = "image-classification"
 BASE_TAGS = ("image-classification", "adversarial-robustness", "robench")
-
-# robench dataset name -> (Hugging Face dataset id, display name)
-HF_DATASETS = {
-    "cifar10": ("uoft-cs/cifar10", "CIFAR-10"),
-    "cifar100": ("uoft-cs/cifar100", "CIFAR-100"),
-    "svhn": ("ufldl-stanford/svhn", "SVHN"),
-    "tiny-imagenet": ("zh-plus/tiny-imagenet", "Tiny-ImageNet-200"),
-    "imagenet": ("ILSVRC/imagenet-1k", "ImageNet-1k"),
-}
 
 
 @dataclass(frozen=True)
@@ -197,7 +189,9 @@ def _row(record: dict, where: str, weights_sha256: str) -> ResultRow:
 
 
 def _hf_dataset(name: str) -> tuple[str, str]:
-    return HF_DATASETS.get(name, (name, name))
+    """The data set's Hub id and label (a name robench does not know is both)."""
+    spec = DATASETS.get(name)
+    return (spec.hub_dataset, spec.label) if spec else (name, name)
 
 
 def _eval_results(row: ResultRow) -> list[EvalResult]:

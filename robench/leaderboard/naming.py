@@ -10,15 +10,8 @@ from __future__ import annotations
 
 import re
 
+from robench.data import DATASETS
 from robench.evaluate.presets import attack_order
-
-DATASETS: dict[str, str] = {
-    "cifar10": "CIFAR-10",
-    "cifar100": "CIFAR-100",
-    "svhn": "SVHN",
-    "tiny-imagenet": "Tiny-ImageNet",
-    "imagenet": "ImageNet",
-}
 
 _EPS_TOLERANCE = 5e-4  # half of the last decimal in "0.031"
 
@@ -29,7 +22,7 @@ def slug(text: str) -> str:
 
 
 def dataset_label(name: str) -> str:
-    return DATASETS.get(name, name)
+    return DATASETS[name].label if name in DATASETS else name
 
 
 def dataset_order(name: str) -> tuple[int, str]:
