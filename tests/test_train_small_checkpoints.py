@@ -22,7 +22,7 @@ SMALL = {
     "resnet18_w10_small": ({"width": 10}, 1),
 }
 # the packaged checkpoints whose PGD-20 + AutoAttack evaluation is filed in the leaderboard
-RECORDED = ("advrush_small", "robnet_free_small", "resnet18_small")
+RECORDED = ("advrush_small", "robnet_free_small", "resnet18_small", "resnet18_w10_small")
 
 
 @pytest.mark.parametrize("name", list(SMALL))
