@@ -349,26 +349,13 @@ def _architecture_fields(model: nn.Module) -> dict:
     fields = {} if cfg is None else {"architecture": cfg.architecture, "family": cfg.family, "arch_id": cfg.arch_id,
                                      "genotype": cfg.genotype}  # fmt: skip
     checkpoint = getattr(model, "robench_checkpoint", None)
-    block = checkpoint.config.get("robench", {}) if checkpoint is not None else {}
-    if block.get("recipe"):
-        fields["training"] = training_label(block["recipe"])
-    lineage = block.get("metadata", {}).get("search")
+    metadata = checkpoint.config.get("robench", {}).get("metadata", {}) if checkpoint is not None else {}
+    if "description" in metadata.get("training", {}):  # the trainer's words for its recipe
+        fields["training"] = metadata["training"]["description"]
+    lineage = metadata.get("search")
     if lineage:  # the search that found this architecture: record -> weights -> genotype -> search run
         fields["search"] = lineage
     return fields
-
-
-_ADVERSARY_LABELS = {"none": "standard training", "trades": "TRADES adversarial training",
-                     "fgsm-rs": "FGSM-RS (fast) adversarial training"}  # fmt: skip
-
-
-def training_label(recipe: dict) -> str:
-    """How a checkpoint was trained, in the leaderboard's words: "PGD-7 adversarial training, 200 epochs"."""
-    adversary = recipe.get("adversary", "none")
-    kind = f"PGD-{recipe.get('steps')} adversarial training" if adversary == "pgd" else _ADVERSARY_LABELS.get(
-        adversary, adversary)
-    epochs = recipe.get("epochs")
-    return f"{kind}, {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else kind
 
 
 def _predict(logits: torch.Tensor) -> dict:

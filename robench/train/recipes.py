@@ -18,7 +18,9 @@ from robench.errors import RobenchError
 from robench.perturb import START_KINDS
 
 SCHEDULES = ("constant", "step", "cosine", "cyclic")
-ADVERSARIES = ("none", "pgd", "trades", "fgsm-rs")
+# each training adversary, with how a table describes training against it ({steps}: the recipe's PGD steps)
+ADVERSARIES = {"none": "standard training", "pgd": "PGD-{steps} adversarial training",
+               "trades": "TRADES adversarial training", "fgsm-rs": "FGSM-RS (fast) adversarial training"}  # fmt: skip
 ATTACK_MODES = ("train", "eval")
 
 
@@ -122,6 +124,12 @@ class Recipe:
     def with_settings(self, settings: Mapping[str, str]) -> Recipe:
         """Apply ``key=value`` strings (as given on the command line), converting each to its field's type."""
         return self.replace(**{key: parse_field(key, value) for key, value in settings.items()})
+
+    def description(self) -> str:
+        """How a checkpoint of this recipe was trained, in words for tables: "PGD-7 adversarial training, 200
+        epochs". The trainer writes it into the checkpoint; evaluation records copy it."""
+        kind = ADVERSARIES[self.adversary].format(steps=self.steps)
+        return f"{kind}, {self.epochs} epoch{'s' if self.epochs != 1 else ''}"
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

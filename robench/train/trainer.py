@@ -577,6 +577,7 @@ class Trainer:
 
     def _provenance(self, split: TensorSplit, metrics: dict[str, Any]) -> dict[str, Any]:
         return {
+            "description": self.recipe.description(),
             "dataset": self.dataset,
             "split": "train",
             "n_train": len(split),
