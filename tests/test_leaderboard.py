@@ -19,12 +19,15 @@ from robench.leaderboard import add_record, build, check, filing_path, load_reco
 from robench.leaderboard.build import consistency_problems
 from robench.leaderboard.naming import eps_label, threat_key
 from robench.leaderboard.plots import read_digest
+from robench.leaderboard.reported import reported_records
+from robench.zoo.reported import REPORTED
 
 REPO = Path(__file__).resolve().parents[1]
 BOARD = REPO / "leaderboard"
 RECORDS = BOARD / "records"
 ADVRUSH_T1 = RECORDS / "reported/2108.01289/cifar10/linf-8-255"
 NASROB_T1 = RECORDS / "reported/2007.08428/cifar10/linf-8-255"
+MEASURED = "records/measured/cifar10/linf-8-255/resnet18_small__pgd20+autoattack.json"
 
 
 def _record(path: Path) -> dict:
@@ -96,6 +99,47 @@ def test_every_committed_record_validates_and_is_filed_by_its_content():
     assert all(s.record["source"]["table"] for s in reported)
 
 
+def test_every_reported_number_is_written_once_in_the_zoos_table():
+    """The leaderboard's reported records are exactly those the zoo's table gives, and agree with the zoo's rows
+    (what `robench info` and the reproduction check read) number for number."""
+    stored, _ = load_records(RECORDS)
+    reported = {s.path: s.record for s in stored if s.record["kind"] == "reported"}
+    assert reported == reported_records()
+    for record in (r for r in reported.values() if not r["schema"].endswith("transfer/1")):
+        model, source = record["model"], record["source"]
+        (row,) = [r for r in REPORTED[model["name"]] if r.paper.arxiv == source["arxiv"] and r.table == source["table"]
+                  and r.dataset == record["dataset"]["name"] and r.training == model["training"]]
+        metrics = record["metrics"]
+        as_recorded = {"clean": metrics["clean_accuracy"], **metrics["per_attack"],
+                       **({"hrs": metrics["hrs"]} if "hrs" in metrics else {})}
+        assert {k: round(100 * v, 4) for k, v in as_recorded.items()} == dict(row.metrics)
+
+
+def test_a_changed_table_or_an_edited_reported_record_fails_check(board_copy, monkeypatch):
+    name = "advrush__fgsm+pgd20+pgd100+apgd-ce+autoattack.json"
+    path = board_copy / "records/reported/2108.01289/cifar10/linf-8-255" / name
+    record = _record(path)
+    record["metrics"]["clean_accuracy"] = 0.8731
+    write_record(record, path)
+    (problem,) = check(board_copy / "records", board_copy)
+    assert f"{name} differs from its row in robench/zoo/reported.py" in problem
+    build(board_copy / "records", board_copy)  # the table wins
+    assert _record(path)["metrics"]["clean_accuracy"] == 0.873 and check(board_copy / "records", board_copy) == []
+
+    import robench.leaderboard.reported as reported
+    from robench.zoo import reported as table
+
+    monkeypatch.setattr(reported, "ROWS", tuple(r for r in table.ROWS if r.name != "racl"))
+    monkeypatch.setattr(reported, "TRANSFERS", ())
+    problems = check(board_copy / "records", board_copy)
+    assert all(p.endswith(" is no row of robench/zoo/reported.py") for p in problems)
+    assert sorted(Path(p.split()[0]).name for p in problems) == [
+        "racl__fgsm+pgd20+pgd100+apgd-ce+autoattack.json", "racl__fgsm.json", "transfer__pgd20__ffbb31a3.json"]
+    build(board_copy / "records", board_copy)
+    assert not list((board_copy / "records/reported").rglob("racl__*"))
+    assert check(board_copy / "records", board_copy) == []
+
+
 def test_every_measured_record_cites_the_weights_robench_ships():
     """A measured record of a packaged zoo checkpoint names exactly the weights that checkpoint holds."""
     from robench.zoo.checkpoint import read_config
@@ -120,18 +164,18 @@ def test_advrush_table1_robust_number_is_autoattack():
                                "params": 4_200_000, "training": "PGD-7 adversarial training"}
 
 
-# Table 1 of Devaguptapu et al. (arXiv 2007.08428): its HRS column, computed by the paper from clean and PGD accuracy.
-NASROB_HRS = {"resnet18": 38.53, "resnet50": 37.57, "densenet121": 38.38, "densenet169": 41.06, "vgg16-bn": 33.03,
-              "darts": 13.21, "pdarts": 16.99, "nsga-net": 19.92, "proxylessnas": 6.23, "pc-darts": 17.87}
+# Table 1 of Devaguptapu et al. (arXiv 2007.08428), whose HRS column the paper computed from clean and PGD accuracy.
+NASROB_TABLE1 = ["resnet18", "resnet50", "densenet121", "densenet169", "vgg16_bn", "darts_v2", "pdarts", "nsga_net",
+                 "proxylessnas", "pc_darts"]
 
 
-@pytest.mark.parametrize("model", sorted(NASROB_HRS))
+@pytest.mark.parametrize("model", NASROB_TABLE1)
 def test_transcribed_nas_robustness_rows_reproduce_the_papers_hrs(model):
     from robench.evaluate.metrics import hrs
 
     metrics = _record(NASROB_T1 / f"{model}__fgsm+ffgsm+pgd10+apgd10x10.json")["metrics"]
-    value = 100 * hrs(metrics["clean_accuracy"], metrics["per_attack"]["pgd10"])
-    assert value == pytest.approx(NASROB_HRS[model], abs=0.006)
+    value = hrs(metrics["clean_accuracy"], metrics["per_attack"]["pgd10"])
+    assert value == pytest.approx(metrics["hrs"], abs=6e-5)
 
 
 def test_hrs_on_the_leaderboard_equals_advrush_table_a2():
@@ -230,16 +274,17 @@ def test_build_is_deterministic_including_plots(tmp_path):
     assert all(read_digest(first / name) for name in tree if name.endswith(".png"))
 
 
-def test_build_works_without_any_record(tmp_path):
+def test_build_without_any_measured_record_shows_the_papers(tmp_path):
     (tmp_path / "records").mkdir()
-    assert build(tmp_path / "records", tmp_path) == ["README.md", "index.html", "leaderboard.csv"]
-    assert check(tmp_path / "records", tmp_path) == []
+    written = build(tmp_path / "records", tmp_path)
+    assert written[:3] == ["README.md", "index.html", "leaderboard.csv"] and check(tmp_path / "records", tmp_path) == []
+    assert {s.path: s.record for s in load_records(tmp_path / "records")[0]} == reported_records()
 
 
 def test_editing_a_record_without_rebuilding_fails_check(board_copy):
-    path = board_copy / "records/reported/2108.01289/cifar10/linf-8-255/advrush__fgsm+pgd20+pgd100+apgd-ce+autoattack.json"
+    path = board_copy / MEASURED
     record = _record(path)
-    record["metrics"]["clean_accuracy"] = 0.8731
+    record["model"]["params"] += 100_000
     write_record(record, path)
     problems = check(board_copy / "records", board_copy)
     stale = {Path(p.split(" is stale")[0]).relative_to(board_copy).as_posix() for p in problems}
@@ -249,12 +294,12 @@ def test_editing_a_record_without_rebuilding_fails_check(board_copy):
 
 
 def test_check_reports_a_record_failing_the_schema(board_copy):
-    path = board_copy / "records/reported/1911.10695/cifar10/linf-8-255/resnet18__pgd100.json"
+    path = board_copy / MEASURED
     record = _record(path)
-    record["metrics"]["clean_accuracy"] = 78.38  # a percentage where a fraction belongs
+    record["metrics"]["clean_accuracy"] = 35.2  # a percentage where a fraction belongs
     path.write_text(json.dumps(record))
     (problem,) = check(board_copy / "records", board_copy)
-    assert "resnet18__pgd100.json" in problem and "metrics.clean_accuracy" in problem
+    assert path.name in problem and "metrics.clean_accuracy" in problem
     result = CliRunner().invoke(cli, ["leaderboard", "check", "--records", str(board_copy / "records"),
                                       "--out", str(board_copy)])
     assert result.exit_code == 1
@@ -262,10 +307,10 @@ def test_check_reports_a_record_failing_the_schema(board_copy):
 
 
 def test_check_reports_misfiled_and_orphaned_files(board_copy):
-    source = board_copy / "records/reported/1911.10695/cifar10/linf-8-255/resnet18__pgd100.json"
+    source = board_copy / MEASURED
     source.rename(source.with_name("resnet-18.json"))
     (problem,) = check(board_copy / "records", board_copy)
-    assert "filed in the wrong place" in problem and "resnet18__pgd100.json" in problem
+    assert "filed in the wrong place" in problem and source.name in problem
 
     source.with_name("resnet-18.json").rename(source)
     (board_copy / "plots/old.png").write_bytes((board_copy / "plots/svhn__linf-8-255.png").read_bytes())

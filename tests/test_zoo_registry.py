@@ -14,7 +14,7 @@ from robench import zoo
 from robench.errors import RobenchError
 from robench.zoo import ModelConfig, count_parameters, create_model, info, is_model, list_models, load, registry
 from robench.zoo.checkpoint import save_checkpoint
-from robench.zoo.reported import REPORTED
+from robench.zoo.reported import PGD7_AT, REPORTED
 
 EXPECTED = {
     "darts_v1",
@@ -152,13 +152,14 @@ def test_info_counts_parameters_and_reports_the_papers():
     assert facts.licence.startswith("MIT") and facts.mean is None
     advrush = info("advrush")
     assert advrush.num_params == 4_158_046 and advrush.num_params_auxiliary_head == 476_426
-    table1 = [r for r in advrush.reported if r.source.endswith("Table 1") and r.training == "pgd7-at"]
+    table1 = [r for r in advrush.reported if r.table == "Table 1" and r.training == PGD7_AT]
     assert table1[0].metrics["autoattack"] == 50.05 and table1[0].params == "4.2M"
     assert info("arnas", "tiny-imagenet").num_params == 5_405_684
 
 
 def test_reported_numbers_belong_to_registered_models():
-    assert set(REPORTED) <= set(list_models())
+    # rows of architectures the zoo lacks are named in its style
+    assert set(REPORTED) - set(list_models()) == {"nsga_net", "proxylessnas", "random_cells"}
     for rows in REPORTED.values():
         for row in rows:
             assert row.dataset in registry.DATASETS and row.source and row.metrics

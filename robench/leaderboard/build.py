@@ -43,9 +43,12 @@ def consistency_problems(stored: list[StoredRecord]) -> list[str]:
 
 
 def _load(records_dir: str | Path, out_dir: str | Path) -> tuple[list[StoredRecord], Analyses, list[str]]:
+    # the zoo's table comes with the zoo, which imports torch: only building and checking need it, not `add`
+    from robench.leaderboard.reported import reported_problems
+
     stored, problems = load_records(records_dir)
     analyses, unusable = find_analyses(out_dir)
-    return stored, analyses, problems + consistency_problems(stored) + unusable
+    return stored, analyses, problems + reported_problems(records_dir) + consistency_problems(stored) + unusable
 
 
 def render(stored: list[StoredRecord], out_dir: str | Path, analyses: Analyses | None = None) -> list[str]:
@@ -77,7 +80,11 @@ def render(stored: list[StoredRecord], out_dir: str | Path, analyses: Analyses |
 
 
 def build(records_dir: str | Path, out_dir: str | Path) -> list[str]:
-    """Render the leaderboard of ``records_dir`` into ``out_dir``, removing plots no record produces any more."""
+    """Write the seed papers' records into ``records_dir`` from the zoo's table, then render the leaderboard of
+    ``records_dir`` into ``out_dir``, removing plots no record produces any more."""
+    from robench.leaderboard.reported import write_reported
+
+    write_reported(records_dir)
     stored, analyses, problems = _load(records_dir, out_dir)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -96,7 +103,7 @@ def _plot_files(out: Path) -> set[str]:
 
 def check(records_dir: str | Path, out_dir: str | Path) -> list[str]:
     """Every problem that makes the committed leaderboard in ``out_dir`` untrustworthy: records that do not
-    validate or are misfiled, and rendered files that differ from a fresh render of the records. Text files
+    validate or are misfiled, reported records that are not the zoo's table, and rendered files that differ from a fresh render of the records. Text files
     are compared byte for byte; plots by the digest of what they show."""
     stored, analyses, problems = _load(records_dir, out_dir)
     if problems:

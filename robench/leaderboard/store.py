@@ -4,7 +4,8 @@ Layout (relative to the records folder)::
 
     measured/<dataset>/<threat>/<model>__<suite>.json
     measured/<dataset>/<threat>/transfer__<attack>__<models-hash>.json
-    reported/<arxiv id>/<dataset>/<threat>/<model>__<suite>.json      (same names, one folder per paper)
+    reported/<arxiv id>/<dataset>/<threat>/<model>__<suite>.json      (same names, one folder per paper,
+                                                                       written from robench.zoo.reported)
 
 so a record's place says what it is, two evaluations of one setting collide visibly, and git diffs stay
 reviewable.
@@ -103,7 +104,8 @@ def add_record(result_json: str | Path, records_dir: str | Path, replace: bool =
     record = read_record(source)
     if record["kind"] != "measured":
         raise RobenchError(f"{source} is a reported record; `add` files measured results only",
-                           hint="reported numbers are transcribed by hand under records/reported/<arxiv id>/")
+                           hint="reported numbers live in robench/zoo/reported.py; `robench leaderboard build` "
+                                "writes their records")
     target = Path(records_dir) / filing_path(record)
     if target.exists() and not replace:
         if canonical_json(json.loads(target.read_text(encoding="utf-8"))) == canonical_json(record):
