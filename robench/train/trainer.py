@@ -109,6 +109,31 @@ class _Phase:
         return f"{self.name}: " if self.name else ""
 
 
+@dataclass
+class _Session:
+    """One call of the training loop: what it trains with, the phase in progress and the steps it has taken."""
+
+    model: nn.Module
+    loader: TrainLoader
+    scaler: Any
+    log: RunLog
+    display: ProgressDisplay
+    max_steps: int | None
+    done: int = 0
+    phase: _Phase | None = None
+    last_phase: bool = False
+    optimizer: torch.optim.Optimizer | None = None
+    adversary: Any = None
+    forward_train: nn.Module | None = None
+    epochs_before: int = 0  # of the phases before this one: the loader's epoch count goes on across phases
+    tick: float = 0.0  # when the images counted in ``images`` began
+    images: int = 0
+
+    @property
+    def spent(self) -> bool:
+        return self.max_steps is not None and self.done >= self.max_steps
+
+
 class _Meter:
     """Running sums for one epoch, kept as tensors (no device sync per step) and saved with the state."""
 
@@ -385,85 +410,98 @@ class Trainer:
         return forward_train
 
     def _loop(self, model, loader, optimizer_state, scaler, position, log, max_steps) -> bool:
+        """Train from ``position`` to the end of the last phase (True), or until ``max_steps`` steps ran in this
+        call (False); the position is saved either way."""
         phases = self._phases(model)
-        steps_per_epoch, done_here = len(loader), 0
         with ProgressDisplay(self.quiet) as display:
-            while True:
-                phase = phases[position["phase"]]
-                recipe, module = phase.recipe, phase.module
-                last_phase = position["phase"] == len(phases) - 1
-                if position["epoch"] >= recipe.epochs:
-                    if last_phase:
-                        return True
-                    position.update(phase=position["phase"] + 1, epoch=0, step=0, meter=None)
+            run = _Session(model, loader, scaler, log, display, max_steps)
+            for index in range(position["phase"], len(phases)):
+                if index != position["phase"]:
+                    position.update(phase=index, epoch=0, step=0, meter=None)
                     optimizer_state = None  # the next stage trains other parameters, from a fresh optimiser
+                if position["epoch"] >= phases[index].recipe.epochs:
                     continue
-                module.train()
-                optimizer = self._optimizer(module, recipe, steps_per_epoch)
-                if optimizer_state is not None:
-                    optimizer.load_state_dict(optimizer_state)
-                    optimizer_state = None
-                adversary, forward_train = adversary_from_recipe(recipe), self._train_forward(module)
-                epochs_before = sum(p.recipe.epochs for p in phases[: position["phase"]])
-                while position["epoch"] < recipe.epochs:
-                    epoch, first = position["epoch"], position["step"]
-                    if hasattr(module, "drop_path_prob"):
-                        module.drop_path_prob = recipe.drop_path_at(epoch)
-                    meter = _Meter(self.device, position["meter"])
-                    loader.set_epoch(epochs_before + epoch)
-                    batches = iter(loader)
-                    for _ in range(first):  # replay the epoch's draws up to the resume point
-                        next(batches)
-                    display.start_epoch(epoch, recipe.epochs, steps_per_epoch, first)
-                    tick, images = time.perf_counter(), 0
-                    for step in range(first, steps_per_epoch):
-                        x, y = self._shard(*next(batches))
-                        lr = recipe.lr_at(epoch, step, steps_per_epoch)
-                        for group in optimizer.param_groups:
-                            group["lr"] = lr
-                        out = training_step(module, forward_train, x, y, recipe, adversary, self._autocast)
-                        optimizer.zero_grad(set_to_none=True)
-                        scaler.scale(out.loss).backward()
-                        if recipe.grad_clip is not None:
-                            scaler.unscale_(optimizer)
-                            nn.utils.clip_grad_norm_(module.parameters(), recipe.grad_clip)
-                        scaler.step(optimizer)
-                        scaler.update()
-                        self._sync_buffers(model)
-                        position["global_step"] += 1
-                        clean = self._clean_logits(module, out, x, position["global_step"])
-                        meter.update(out.loss, y.shape[0], y, clean, out.logits_adv)
-                        images += y.shape[0] * self.world
-                        position["step"] = step + 1
-                        done_here += 1
-                        if self.log_every and position["global_step"] % self.log_every == 0:
-                            seconds = time.perf_counter() - tick
-                            record = self._record("step", phase, position, meter, lr, images / seconds)
-                            log.write(record)
-                            display.update(step + 1, _stats_text(record))
-                        else:
-                            display.update(step + 1, "")
-                        last_step = step + 1 == steps_per_epoch
-                        budget_spent = max_steps is not None and done_here >= max_steps
-                        periodic = self.save_every_steps and position["global_step"] % self.save_every_steps == 0
-                        if not last_step and (budget_spent or periodic):
-                            position["meter"] = meter.sums.cpu()
-                            position["seconds"] += time.perf_counter() - tick
-                            tick, images = time.perf_counter(), 0
-                            self._save(model, optimizer, scaler, position)
-                        if budget_spent and not last_step:
-                            return False
-                    position["seconds"] += time.perf_counter() - tick
-                    record = self._record("epoch", phase, position, meter, lr, None)
-                    record["seconds"] = round(position["seconds"], 3)
-                    log.write(record)
-                    display.print(_stats_text(record, prefix=f"{phase.prefix}epoch {epoch + 1}/{recipe.epochs}"))
-                    position.update(epoch=epoch + 1, step=0, meter=None)
-                    position["last_epoch"] = record
-                    finished = last_phase and position["epoch"] == recipe.epochs
-                    self._save(model, optimizer, scaler, position, finished=finished)
-                    if max_steps is not None and done_here >= max_steps and not finished:
+                self._start_phase(run, phases, index, optimizer_state)
+                while position["epoch"] < run.phase.recipe.epochs:
+                    if not self._epoch(run, position):
                         return False
+        return True
+
+    def _start_phase(self, run: _Session, phases: list[_Phase], index: int, optimizer_state: dict | None) -> None:
+        phase = phases[index]
+        phase.module.train()
+        run.phase, run.last_phase = phase, index == len(phases) - 1
+        run.optimizer = self._optimizer(phase.module, phase.recipe, len(run.loader))
+        if optimizer_state is not None:
+            run.optimizer.load_state_dict(optimizer_state)
+        run.adversary, run.forward_train = adversary_from_recipe(phase.recipe), self._train_forward(phase.module)
+        run.epochs_before = sum(p.recipe.epochs for p in phases[:index])
+
+    def _epoch(self, run: _Session, position: dict) -> bool:
+        """The epoch at ``position``, from its step on; False when the step budget ran out before its end."""
+        phase, recipe, steps = run.phase, run.phase.recipe, len(run.loader)
+        epoch, first = position["epoch"], position["step"]
+        if hasattr(phase.module, "drop_path_prob"):
+            phase.module.drop_path_prob = recipe.drop_path_at(epoch)
+        meter = _Meter(self.device, position["meter"])
+        run.loader.set_epoch(run.epochs_before + epoch)
+        batches = iter(run.loader)
+        for _ in range(first):  # replay the epoch's draws up to the resume point
+            next(batches)
+        run.display.start_epoch(epoch, recipe.epochs, steps, first)
+        run.tick, run.images = time.perf_counter(), 0
+        for step in range(first, steps):
+            lr = self._step(run, meter, position, step, *self._shard(*next(batches)))
+            if step + 1 == steps:
+                break
+            periodic = self.save_every_steps and position["global_step"] % self.save_every_steps == 0
+            if run.spent or periodic:
+                position["meter"] = meter.sums.cpu()
+                position["seconds"] += time.perf_counter() - run.tick
+                run.tick, run.images = time.perf_counter(), 0
+                self._save(run.model, run.optimizer, run.scaler, position)
+            if run.spent:
+                return False
+        position["seconds"] += time.perf_counter() - run.tick
+        record = self._record("epoch", phase, position, meter, lr, None)
+        record["seconds"] = round(position["seconds"], 3)
+        run.log.write(record)
+        run.display.print(_stats_text(record, prefix=f"{phase.prefix}epoch {epoch + 1}/{recipe.epochs}"))
+        position.update(epoch=epoch + 1, step=0, meter=None)
+        position["last_epoch"] = record
+        finished = run.last_phase and position["epoch"] == recipe.epochs
+        self._save(run.model, run.optimizer, run.scaler, position, finished=finished)
+        return finished or not run.spent
+
+    def _step(self, run: _Session, meter: _Meter, position: dict, step: int, x: torch.Tensor,
+              y: torch.Tensor) -> float:
+        """One optimiser step on the batch ``x, y``; its learning rate."""
+        recipe, module = run.phase.recipe, run.phase.module
+        lr = recipe.lr_at(position["epoch"], step, len(run.loader))
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        out = training_step(module, run.forward_train, x, y, recipe, run.adversary, self._autocast)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(out.loss).backward()
+        if recipe.grad_clip is not None:
+            run.scaler.unscale_(run.optimizer)
+            nn.utils.clip_grad_norm_(module.parameters(), recipe.grad_clip)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        self._sync_buffers(run.model)
+        position["global_step"] += 1
+        clean = self._clean_logits(module, out, x, position["global_step"])
+        meter.update(out.loss, y.shape[0], y, clean, out.logits_adv)
+        run.images += y.shape[0] * self.world
+        position["step"] = step + 1
+        run.done += 1
+        if self.log_every and position["global_step"] % self.log_every == 0:
+            record = self._record("step", run.phase, position, meter, lr, run.images / (time.perf_counter() - run.tick))
+            run.log.write(record)
+            run.display.update(step + 1, _stats_text(record))
+        else:
+            run.display.update(step + 1, "")
+        return lr
 
     def _sync_buffers(self, model: nn.Module) -> None:
         """Give every rank rank 0's batch-norm statistics after each step, so all ranks hold the very state that
