@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from robench.progress import ProgressBars
+
 device_option = click.option(
     "--device",
     default=None,
@@ -25,20 +27,10 @@ dataset_option = click.option(
 
 
 def progress_bar(quiet: bool):
-    """A rich progress bar per stage or phase, returned with the ``(name, done, total)`` callback that the
-    evaluator and the searches report to."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   transient=False, disable=quiet)
-    tasks: dict[str, int] = {}
-
-    def report(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=max(total, 1))
-        bar.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
-
-    return bar, report
+    """The progress display (robench.progress) and the ``(task, done, total)`` callback that the evaluator, the
+    searches and the analyses report to."""
+    bars = ProgressBars(quiet)
+    return bars, bars.report
 
 
 def executor_options(default: str | None, default_text: str):

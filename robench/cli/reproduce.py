@@ -72,7 +72,7 @@ def reproduce_cmd(ctx: click.Context, target, scale, dataset, recipe, name, repo
     with bar:
         result = reproduce(plan.resolve(), out, records=records_dir, site=site, data_dir=data_dir, device=device,
                            quiet=quiet, progress=report,
-                           on_stage=None if quiet else lambda stage: bar.console.print(f"[bold]{stage}[/bold]"))
+                           on_stage=None if quiet else lambda stage: bar.print(f"[bold]{stage}[/bold]"))
     summary = result.summary
     metrics = summary["evaluate"]
     click.echo(f"{plan.name}: arch_id {summary['search']['arch_id']}, {summary['train']['params']:,} parameters, "

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from robench.data import TensorSplit, get_dataset, load_split, select_subset
 from robench.errors import RobenchError
 from robench.distributed import resolve_device
+from robench.progress import ProgressFn
 from robench.search.run import SearchResult, SearchRun, config_dict
 
-ProgressFn = Callable[[str, int, int], None]  # (phase, done, total), as robench.evaluate reports
 STATE_FORMAT = 1
 
 
