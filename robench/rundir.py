@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from robench.errors import RobenchError
+from robench.errors import RobenchError, read_json
 
 LOCK_NAME = ".robench.lock"
 
@@ -92,3 +92,65 @@ def _read_holder(fd: int) -> str:
         return f"pid {holder['pid']} on {holder['host']} since {holder['since']}: {holder['command']}"
     except (ValueError, KeyError, TypeError):
         return "holder unknown"
+
+
+def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every setting that differs between two configurations, nested keys dotted."""
+    changes = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}: {_short(a)} -> {_short(b)}")
+    return changes
+
+
+def _short(value) -> str:
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+        # an attack suite differs in its attacks' names, or else in their settings
+        names = [v["name"] for v in value]
+        text = "+".join(names) if len(set(names)) == len(names) else ""
+        if text:
+            return text
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def claim(directory: str | Path, request_file: str, request: dict, what: str, *, free: tuple[str, ...] = ()) -> Path:
+    """Make ``directory`` the run directory of ``request`` (kept in ``request_file``), or check that it is one
+    already, so that repeating a command resumes it. Another request is refused naming every changed setting
+    (the keys in ``free`` may change between invocations); a non-empty directory that holds no such run is
+    refused. ``what`` names the run in messages, with its article: "a search"."""
+    directory = Path(directory)
+    path = directory / request_file
+    if path.is_file():
+        recorded = read_json(path, f"request of {what}", hint=f"delete {directory} to start over, or use another --out directory")
+        refusal = other_settings(directory, what, recorded, request, free=free)
+        if refusal is not None:
+            raise refusal
+        return path
+    if directory.is_dir() and any(p.name != LOCK_NAME for p in directory.iterdir()):
+        raise RobenchError(f"{directory} exists and does not hold {what}",
+                           hint="choose an empty or new --out directory")  # fmt: skip
+    make_dir(directory, f"directory of {what}")
+    return atomic_write(path, json.dumps(request, indent=2, sort_keys=True) + "\n")
+
+
+def other_settings(directory: Path, what: str, recorded: dict, requested: dict, *,
+                   free: tuple[str, ...] = ()) -> RobenchError | None:
+    """The refusal of a run directory that holds a run with other settings than those requested, naming each;
+    None when no setting differs."""
+    ignored = dict.fromkeys(free)
+    changes = config_differences({**recorded, **ignored}, {**requested, **ignored})
+    if not changes:
+        return None
+    return RobenchError(f"{directory} holds {what} with other settings ({'; '.join(changes)})",
+                        hint="repeat the original command to resume it, or use another --out directory")
+
+
+def mismatch(directory: Path, what: str, recorded: dict, requested: dict) -> RobenchError:
+    """The refusal of a run whose configuration hash is not the request's: its changed settings, else the hash."""
+    return other_settings(directory, what, recorded, requested) or RobenchError(
+        f"{directory} holds {what} whose configuration hash is not this request's",
+        hint=f"delete {directory} to start over, or use another --out directory")

@@ -377,7 +377,7 @@ def test_interrupted_search_resumes_to_the_same_result(method, config, stop_at, 
     assert [e["train_loss"] for e in resumed.record["details"]["history"]] == \
         [e["train_loss"] for e in whole.record["details"]["history"]]
     assert search(method, config, out=tmp_path / "cut", **common).record == resumed.record  # finished: read back
-    with pytest.raises(RobenchError, match="holds a different search"):
+    with pytest.raises(RobenchError, match="holds a search with other settings"):
         search(method, type(config)(epochs=3, layers=4, **TINY), out=tmp_path / "cut", **common)
 
 

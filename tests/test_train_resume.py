@@ -98,7 +98,7 @@ def test_finished_run_is_not_trained_again(trained, data_root):
 def test_a_different_request_on_a_run_directory_is_refused(trained, data_root):
     out, _ = trained
     recipe = Recipe.from_preset("arnas-pgd", epochs=2, batch_size=64, steps=1)
-    with pytest.raises(RobenchError, match=r"differs in: recipe\.epochs"):
+    with pytest.raises(RobenchError, match=r"holds a training run with other settings \(recipe\.epochs: "):
         train("darts_v2", out, recipe=recipe, model_args=TINY, n_train=128, data_dir=data_root, quiet=True)
 
 

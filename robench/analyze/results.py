@@ -26,7 +26,7 @@ from robench.data import TensorSplit
 from robench.distributed import resolve_device
 from robench.errors import RobenchError, read_json
 from robench.evaluate.attacks import AttackConfig, autoattack_parts, build_stages
-from robench.evaluate.progress_log import ProgressLog, config_differences
+from robench.evaluate.progress_log import ProgressLog
 from robench.evaluate.provenance import environment, weights_sha256
 from robench.evaluate.records import sha256_of
 from robench.evaluate.runner import Protocol, check_batch_size, load_model
@@ -36,9 +36,9 @@ from robench.leaderboard.analyses import SCHEMA_ID
 from robench.leaderboard.entries import Table
 from robench.leaderboard.naming import dataset_label, threat_key, threat_label
 from robench.leaderboard.plots import png_bytes, read_digest
-from robench.rundir import RunLock, atomic_write, make_dir
+from robench.progress import ProgressFn
+from robench.rundir import RunLock, atomic_write, make_dir, mismatch
 
-ProgressFn = Callable[[str, int, int], None]
 PLOT_VERSION = 1  # bump when a drawing changes, so the digests of plots drawn before differ
 
 
@@ -203,9 +203,7 @@ class AnalysisRun:
         if record.get("config_sha256") != self.config_sha:
             recorded = {key: record.get(key) for key in self.config}
             recorded["model"] = {k: (record.get("model") or {}).get(k) for k in self.config["model"]}
-            raise RobenchError(f"{self.out} holds a finished {self.config['analysis']} analysis with other settings "
-                               f"({'; '.join(config_differences(recorded, self.config))})",
-                               hint="use another --out directory, or delete that analysis' files to redo it")
+            raise mismatch(self.out, f"a finished {self.config['analysis']} analysis", recorded, self.config)
         if read_digest(self.out / record["plot"]) != plot_digest(record):
             write_plot(self.out, record, draw)
         return AnalysisResult(record, self.out)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from robench.errors import RobenchError
-from robench.rundir import atomic_write
+from robench.rundir import atomic_write, mismatch
 
 
 class ProgressLog:
@@ -53,9 +53,7 @@ class ProgressLog:
                                "identified or resumed",
                                hint=f"delete {self.path.parent} to start over, or use another --out directory") from None
         if recorded_sha != config_sha256:
-            changed = "; ".join(config_differences(recorded, config)) or "its configuration hash differs"
-            raise RobenchError(f"{self.path.parent} holds {self.what} with other settings ({changed}), so it "
-                               "cannot be resumed", hint="use another --out directory, or delete that one to start over")
+            raise mismatch(self.path.parent, self.what, recorded, config)
         complete = []
         for line in lines[1:]:
             try:
@@ -87,26 +85,3 @@ class ProgressLog:
             f.write(json.dumps(entry, separators=(",", ":")) + "\n")
             f.flush()
             os.fsync(f.fileno())
-
-
-def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """``key: old -> new`` for every setting that differs between two configurations, nested keys dotted."""
-    changes = []
-    for key in sorted(set(old) | set(new), key=str):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            changes += config_differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            changes.append(f"{prefix}{key}: {_short(a)} -> {_short(b)}")
-    return changes
-
-
-def _short(value) -> str:
-    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
-        # an attack suite differs in its attacks' names, or else in their settings
-        names = [v["name"] for v in value]
-        text = "+".join(names) if len(set(names)) == len(names) else ""
-        if text:
-            return text
-    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
-    return text if len(text) <= 60 else text[:57] + "..."

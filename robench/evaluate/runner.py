@@ -13,7 +13,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -34,14 +34,13 @@ from robench.evaluate.attacks import AttackConfig, NamedStage, autoattack_parts,
 from robench.evaluate.metrics import hrs, wilson_interval
 from robench.evaluate.progress_log import ProgressLog
 from robench.evaluate.provenance import environment, weights_sha256
-from robench.evaluate.progress_log import config_differences
 from robench.evaluate.reproduction import compare_with_papers
 from robench.evaluate.records import SCHEMA_ID, read_record, sha256_of, validate_record, write_record
 from robench.evaluate.sanity import Flag, check_model, check_results
 from robench.evaluate.speed import SpeedOptions, attack_ready
-from robench.rundir import RunLock, atomic_write, make_dir
+from robench.progress import ProgressFn
+from robench.rundir import RunLock, atomic_write, make_dir, mismatch
 
-ProgressFn = Callable[[str, int, int], None]
 
 # Linf projections are exact up to float32 rounding; anything beyond this is a real violation.
 _LINF_TOLERANCE = 1e-5
@@ -322,9 +321,7 @@ def _finished(out_dir: Path | None, config: dict, config_sha: str) -> EvalResult
                     "batch_size": record.get("settings", {}).get("batch_size"),
                     "chain": record.get("settings", {}).get("chain"),
                     **speed_config(SpeedOptions.from_record(record.get("settings", {}).get("speed")))}
-        raise RobenchError(f"{out_dir} holds a finished evaluation with other settings "
-                           f"({'; '.join(config_differences(recorded, config))})",
-                           hint="use another --out directory, or delete that one to start over")
+        raise mismatch(out_dir, "a finished evaluation", recorded, config)
     return EvalResult(record, read_examples(out_dir / record.get("examples_file", EXAMPLES_NAME)))
 
 

@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from robench.errors import RobenchError
-from robench.evaluate.progress_log import config_differences
 from robench.evaluate.runner import EvalResult, evaluate
 from robench.hub import push, write_card
 from robench.leaderboard import add_record, build
 from robench.pipeline.plan import Plan
-from robench.rundir import LOCK_NAME, RunLock, atomic_write, make_dir
+from robench.rundir import RunLock, atomic_write, claim, make_dir
 from robench.search import SearchResult
 from robench.train import TrainResult, train
 from robench.zoo.checkpoint import read_config
@@ -137,19 +136,8 @@ class Pipeline:
     # -- bookkeeping --------------------------------------------------------------------------------------------
 
     def _claim(self) -> None:
-        path, plan = self.out / PLAN_FILE, self.plan.to_dict()
-        if path.is_file():
-            previous = json.loads(path.read_text())
-            # where the checkpoint is published is no setting of the chain: it may be given or changed later
-            changed = config_differences({**previous, "repo": None}, {**plan, "repo": None})
-            if changed:
-                raise RobenchError(f"{self.out} holds a pipeline with other settings ({'; '.join(changed)})",
-                                   hint="repeat the original command to resume it, or choose a new --out directory")
-            return
-        if any(p.name != LOCK_NAME for p in self.out.iterdir()):
-            raise RobenchError(f"{self.out} exists and is not a pipeline directory",
-                               hint="choose an empty or new --out directory")  # fmt: skip
-        atomic_write(path, json.dumps(plan, indent=2, sort_keys=True) + "\n")
+        # where the checkpoint is published is no setting of the chain: it may be given or changed later
+        claim(self.out, PLAN_FILE, self.plan.to_dict(), "a pipeline", free=("repo",))
 
     def _stage(self, name: str) -> None:
         if self.on_stage is not None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from robench import __version__
 from robench.errors import RobenchError, read_json
-from robench.rundir import atomic_write, make_dir
+from robench.rundir import atomic_write, claim
 from robench.runstate import load_state, save_state
 from robench.zoo.genotypes import Genotype, genotype_from_str
 
@@ -41,21 +41,7 @@ class SearchRun:
 
     def claim(self) -> None:
         """Create the directory for this request, or check that it already holds this request."""
-        path = self.directory / REQUEST_FILE
-        if path.is_file():
-            previous = json.loads(path.read_text())
-            if previous != self.request:
-                changed = sorted(k for k in set(previous) | set(self.request) if previous.get(k) != self.request.get(k))
-                raise RobenchError(
-                    f"{self.directory} holds a different search (changed: {', '.join(changed)})",
-                    hint="use a new --out directory, or repeat the original command to resume it",
-                )
-            return
-        if self.directory.exists() and any(self.directory.iterdir()):
-            raise RobenchError(f"{self.directory} exists and is not a search directory",
-                               hint="choose an empty or new --out directory")  # fmt: skip
-        make_dir(self.directory, "search directory")
-        _write_json(path, self.request)
+        claim(self.directory, REQUEST_FILE, self.request, "a search")
 
     def load_state(self) -> dict[str, Any] | None:
         path = self.directory / STATE_FILE

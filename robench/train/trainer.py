@@ -29,10 +29,11 @@ from torch import nn
 from robench.data import Augment, TensorSplit, TrainLoader, get_dataset, load_split, select_subset
 from robench.distributed import init_from_env, resolve_device
 from robench.errors import RobenchError
+from robench.progress import ProgressBars
 from robench.train.adversary import adversary_from_recipe, training_step
 from robench.train.recipes import Recipe, get_recipe, member_epochs
-from robench.train.run_log import ProgressDisplay, RunLog
-from robench.rundir import atomic_write, make_dir
+from robench.train.run_log import RunLog
+from robench.rundir import claim
 from robench.runstate import capture_rng, load_state, restore_rng, save_state, seed_everything
 from robench.zoo import create_model
 from robench.zoo.checkpoint import load_checkpoint, read_config, save_checkpoint
@@ -61,18 +62,6 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
-
-    def differences(self, other: Mapping[str, Any]) -> list[str]:
-        mine = self.to_dict()
-        keys = sorted(set(mine) | set(other))
-        out = []
-        for key in keys:
-            if key == "recipe" and isinstance(other.get(key), dict):
-                out += [f"recipe.{k}" for k in sorted(set(mine[key]) | set(other[key]))
-                        if mine[key].get(k) != other[key].get(k)]  # fmt: skip
-            elif mine.get(key) != other.get(key):
-                out.append(key)
-        return out
 
 
 @dataclass
@@ -117,7 +106,7 @@ class _Session:
     loader: TrainLoader
     scaler: Any
     log: RunLog
-    display: ProgressDisplay
+    display: ProgressBars
     max_steps: int | None
     done: int = 0
     phase: _Phase | None = None
@@ -126,6 +115,7 @@ class _Session:
     adversary: Any = None
     forward_train: nn.Module | None = None
     epochs_before: int = 0  # of the phases before this one: the loader's epoch count goes on across phases
+    task: str = ""  # the epoch on display
     tick: float = 0.0  # when the images counted in ``images`` began
     images: int = 0
 
@@ -345,21 +335,7 @@ class Trainer:
             raise RobenchError(*verdict)
 
     def _claim(self) -> None:
-        run_file = self.out / RUN_FILE
-        if run_file.is_file():
-            recorded = json.loads(run_file.read_text())
-            diff = self.spec.differences(recorded)
-            if diff:
-                raise RobenchError(
-                    f"{self.out} holds a run of a different request (differs in: {', '.join(diff)})",
-                    hint="repeat the original command to resume it, or choose a new --out directory",
-                )
-            return
-        if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
-            raise RobenchError(f"{self.out} exists and is not a robench training run",
-                               hint="choose a new --out directory")  # fmt: skip
-        make_dir(self.out, "training directory")
-        atomic_write(run_file, json.dumps(self.spec.to_dict(), indent=2) + "\n")
+        claim(self.out, RUN_FILE, self.spec.to_dict(), "a training run")
 
     def _build_model(self) -> nn.Module:
         model = create_model(self.spec.model, dataset=self.dataset, **self.spec.model_args)
@@ -413,7 +389,7 @@ class Trainer:
         """Train from ``position`` to the end of the last phase (True), or until ``max_steps`` steps ran in this
         call (False); the position is saved either way."""
         phases = self._phases(model)
-        with ProgressDisplay(self.quiet) as display:
+        with ProgressBars(self.quiet) as display:
             run = _Session(model, loader, scaler, log, display, max_steps)
             for index in range(position["phase"], len(phases)):
                 if index != position["phase"]:
@@ -448,7 +424,8 @@ class Trainer:
         batches = iter(run.loader)
         for _ in range(first):  # replay the epoch's draws up to the resume point
             next(batches)
-        run.display.start_epoch(epoch, recipe.epochs, steps, first)
+        run.task = f"{phase.prefix}epoch {epoch + 1}/{recipe.epochs}"
+        run.display.report(run.task, first, steps)
         run.tick, run.images = time.perf_counter(), 0
         for step in range(first, steps):
             lr = self._step(run, meter, position, step, *self._shard(*next(batches)))
@@ -466,7 +443,8 @@ class Trainer:
         record = self._record("epoch", phase, position, meter, lr, None)
         record["seconds"] = round(position["seconds"], 3)
         run.log.write(record)
-        run.display.print(_stats_text(record, prefix=f"{phase.prefix}epoch {epoch + 1}/{recipe.epochs}"))
+        run.display.print(_stats_text(record, prefix=run.task))
+        run.display.finish(run.task)
         position.update(epoch=epoch + 1, step=0, meter=None)
         position["last_epoch"] = record
         finished = run.last_phase and position["epoch"] == recipe.epochs
@@ -498,9 +476,9 @@ class Trainer:
         if self.log_every and position["global_step"] % self.log_every == 0:
             record = self._record("step", run.phase, position, meter, lr, run.images / (time.perf_counter() - run.tick))
             run.log.write(record)
-            run.display.update(step + 1, _stats_text(record))
+            run.display.report(run.task, step + 1, len(run.loader), _stats_text(record))
         else:
-            run.display.update(step + 1, "")
+            run.display.report(run.task, step + 1, len(run.loader))
         return lr
 
     def _sync_buffers(self, model: nn.Module) -> None:
