@@ -138,12 +138,6 @@ SVHN_STATS = Normalization(
     (0.1980, 0.2010, 0.1970),
     "robench's choice: the commonly quoted SVHN training-split statistics (no authors' code normalises SVHN)",
 )
-# robench's packaged resnet18_small-cifar10 checkpoint was trained with these (they are in its config.json).
-ROBENCH_ROUNDED_CIFAR10 = Normalization(
-    (0.4914, 0.4822, 0.4465),
-    (0.2470, 0.2435, 0.2616),
-    "robench 0.1: the CIFAR-10 statistics rounded to four digits, as its packaged resnet18_small was trained",
-)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ common PyTorch implementation used by RobustBench checkpoints.
 from __future__ import annotations
 
 import torch
-from timm.models.resnet import BasicBlock, Bottleneck
+from timm.models.resnet import BasicBlock, Bottleneck, make_blocks
 from timm.models.resnet import ResNet as TimmResNet
 from torch import nn
 from torchvision.models.densenet import DenseNet as TorchvisionDenseNet
@@ -35,7 +35,8 @@ def _small_image_conv(out_channels: int) -> nn.Conv2d:
 
 
 class ResNet(NormalizedInput, TimmResNet):
-    """timm's ResNet; the CIFAR stem replaces the 7x7/2 conv and max-pool by one 3x3/1 conv."""
+    """timm's ResNet; the CIFAR stem replaces the 7x7/2 conv and max-pool by one 3x3/1 conv. ``width`` is the
+    stem's and first stage's channels (the stages double it), 64 as published."""
 
     def __init__(
         self,
@@ -45,11 +46,21 @@ class ResNet(NormalizedInput, TimmResNet):
         stem: str = "cifar",
         mean: Stats = None,
         std: Stats = None,
+        width: int = 64,
     ):
         _check_stem(stem)
-        super().__init__(block=block, layers=layers, num_classes=num_classes)
+        channels = tuple(width * 2**i for i in range(len(layers)))
+        super().__init__(block=block, layers=layers, num_classes=num_classes, channels=channels)
+        if width != 64:
+            if stem != "cifar":
+                raise RobenchError(f"a ResNet of width {width} has the CIFAR stem only", hint="drop stem= or width=")
+            # timm's plain stem is always 64 channels wide: the stem's norm and the stages start from `width`
+            self.bn1 = nn.BatchNorm2d(width)
+            for name, stage in make_blocks((block,) * len(layers), channels, layers, inplanes=width)[0]:
+                setattr(self, name, stage)
+            self.init_weights(zero_init_last=True)
         if stem == "cifar":
-            self.conv1 = _small_image_conv(64)
+            self.conv1 = _small_image_conv(width)
             self.maxpool = nn.Identity()
         self.normalize = Normalize(mean, std)
 
@@ -199,9 +210,10 @@ _TORCHVISION = "BSD-3-Clause (torchvision implementation; no original robust wei
 
 
 @register_model(family="resnet", paper="he2016resnet", licence=_TIMM, datasets=_ALL, normalization=NORMALIZE_DATASET)
-def resnet18(stem: str = "cifar", num_classes: int = 10, mean: Stats = None, std: Stats = None) -> ResNet:
+def resnet18(stem: str = "cifar", num_classes: int = 10, mean: Stats = None, std: Stats = None,
+             width: int = 64) -> ResNet:
     """ResNet-18 (He et al., CVPR 2016)."""
-    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, stem=stem, mean=mean, std=std)
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, stem=stem, mean=mean, std=std, width=width)
 
 
 @register_model(family="resnet", paper="he2016resnet", licence=_TIMM, datasets=_ALL, normalization=NORMALIZE_DATASET)

@@ -7,9 +7,11 @@ closest names, never a guess.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import inspect
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,7 @@ class ModelEntry:
     reported: tuple[Reported, ...] = ()
     weights: Mapping[str, str] = field(default_factory=dict, hash=False)  # data set -> packaged weight directory
     description: str = ""
+    tag_of: str | None = None  # packaged weights (a tag): the registered architecture they are a variant of
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -131,8 +134,6 @@ def register_model(
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         name = fn.__name__
-        if name in _ENTRIES or name in _ALIASES:
-            raise ValueError(f"model {name!r} is registered twice")
         for dataset in (*datasets, *own):
             if dataset not in datasets or dataset not in DATASETS:
                 raise ValueError(f"{name}: unknown data set {dataset!r}")
@@ -150,14 +151,47 @@ def register_model(
             weights=MappingProxyType(dict(weights or {})),
             description=(inspect.getdoc(fn) or "").split("\n")[0],
         )
-        _ENTRIES[name] = entry
-        for alias in aliases:
-            if _key(alias) in _ENTRIES or _key(alias) in _ALIASES:
-                raise ValueError(f"alias {alias!r} of {name} is already taken")
-            _ALIASES[_key(alias)] = name
+        _add(entry)
         return fn
 
     return decorator
+
+
+def _add(entry: ModelEntry) -> None:
+    if entry.name in _ENTRIES or entry.name in _ALIASES:
+        raise ValueError(f"model {entry.name!r} is registered twice")
+    _ENTRIES[entry.name] = entry
+    for alias in entry.aliases:
+        if _key(alias) in _ENTRIES or _key(alias) in _ALIASES:
+            raise ValueError(f"alias {alias!r} of {entry.name} is already taken")
+        _ALIASES[_key(alias)] = entry.name
+
+
+def register_weights(name: str, architecture: str, folder: str) -> ModelEntry:
+    """Register packaged weights as a tag of ``architecture`` (timm's ``arch.tag``): the checkpoint in
+    ``weights/<folder>`` says the data set it was trained on, the builder arguments it was built with (the
+    tag's defaults) and how it was trained; ``name`` loads it (``zoo.load(name)``)."""
+    base = get_entry(architecture)
+    config = json.loads((WEIGHTS_DIR / folder / "config.json").read_text(encoding="utf-8"))
+    dataset, args = config["robench"]["dataset"], dict(config["model_args"])
+    unknown = sorted(set(args) - set(base.parameters))
+    if unknown or dataset not in base.datasets:
+        raise ValueError(f"{folder} does not hold a {architecture} for {dataset} (arguments {unknown})")
+    own = dict(base.own_normalization)
+    if args.get("mean") is not None:
+        own[dataset] = Normalization(tuple(args["mean"]), tuple(args["std"]), f"{folder}/config.json")
+    changed = ", ".join(f"{k}={v}" for k, v in args.items()
+                        if k not in ("genotype", "mean", "std") and v != inspect.signature(base.builder).parameters[k].default)
+    training = config["robench"]["metadata"]["training"]["description"]
+    entry = dataclasses.replace(
+        base, name=name, licence=f"{config['pretrained_cfg']['license']} (robench-trained weights)",
+        datasets=MappingProxyType({dataset: MappingProxyType({**base.datasets[dataset], **args})}),
+        own_normalization=MappingProxyType(own), aliases=(), reported=(), weights=MappingProxyType({dataset: folder}),
+        description=f"{architecture} with {changed}: {training} on {DATASETS[dataset].label} (robench weights)",
+        tag_of=architecture,
+    )  # fmt: skip
+    _add(entry)
+    return entry
 
 
 def canonical_name(name: str) -> str:
