@@ -106,7 +106,11 @@ def _labelled(entries: list[tuple[str, int, int]], classes: tuple[str, ...]) -> 
 
 @dataclass(frozen=True)
 class CifarPickle(Layout):
-    """torchvision's native CIFAR layout: pickled batches of 3072-byte rows."""
+    """torchvision's native CIFAR layout: pickled batches of 3072-byte rows.
+
+    Read here rather than through ``torchvision.datasets.CIFAR10``: that class checks the md5 of both splits
+    before reading either (a folder holding only the test split, as CIFAR-100 often is for evaluation, fails),
+    and importing it loads torch into ``robench data``, which reads the table only."""
 
     name: ClassVar[str] = "torchvision-pickle"
     folder: str
