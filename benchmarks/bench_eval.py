@@ -115,7 +115,7 @@ def main() -> None:
 
     models = [build(name) for name in args.transfer]
     tic = time.perf_counter()
-    record = transfer_matrix(models, names=args.transfer, attack="pgd20", n_examples=args.n,
+    record = transfer_matrix(models, names=args.transfer, attacks="pgd20", n_examples=args.n,
                              batch_size=args.batch_size, data_dir=args.data_dir).record
     t_matrix = time.perf_counter() - tic
     crafts = sum(key.startswith("craft:") for key in record["timings"])

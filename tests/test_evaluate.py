@@ -115,6 +115,22 @@ def test_single_part_presets_are_standard_autoattacks_parts(tiny, data_root):
     assert custom.params["version"] == "custom"  # a list of one's own is pyautoattack's custom version
 
 
+def test_settings_object_and_keywords_are_the_same_evaluation(tiny, data_root):
+    from robench.evaluate import EvalSettings
+
+    model, _ = tiny
+    settings = EvalSettings(attacks=["fgsm"], n_examples=16, batch_size=8, checks=False)
+    by_object = evaluate(model, settings, data_dir=data_root)
+    by_keywords = evaluate(model, attacks=["fgsm"], n_examples=16, batch_size=8, checks=False, data_dir=data_root)
+    assert by_object.record["config_sha256"] == by_keywords.record["config_sha256"]
+    assert by_object.examples == by_keywords.examples
+    # a keyword replaces the object's field
+    assert evaluate(model, settings, n_examples=8, data_dir=data_root).record["dataset"]["n_examples"] == 8
+    with pytest.raises(RobenchError, match=r"unknown evaluation setting\(s\): attack \(hint") as err:
+        evaluate(model, settings, attack="pgd20", data_dir=data_root)
+    assert "attacks" in err.value.hint
+
+
 def test_speed_options_are_recorded_and_refused_on_resume_when_changed(tiny, data_root, tmp_path):
     from robench.evaluate.speed import SpeedOptions
 
@@ -304,7 +320,7 @@ def test_transfer_matrix_diagonal_is_white_box_and_sources_are_crafted_once(tiny
     calls = []
     craft = transfer._craft
     monkeypatch.setattr(transfer, "_craft", lambda *a, **k: calls.append(1) or craft(*a, **k))
-    result = transfer_matrix([model, other], names=["a", "b"], attack="pgd10", n_examples=64, batch_size=32,
+    result = transfer_matrix([model, other], names=["a", "b"], attacks="pgd10", n_examples=64, batch_size=32,
                              data_dir=data_root, out=tmp_path)
     assert len(calls) == 2  # N crafts for an N x N matrix
     x, y, _ = _test_points(data_root, 64)
@@ -321,6 +337,6 @@ def test_transfer_matrix_diagonal_is_white_box_and_sources_are_crafted_once(tiny
                 expected = (target(adv).argmax(1) == y).float().mean().item()
             assert result.matrix[i][j] == pytest.approx(expected)
     assert read_record(tmp_path / "transfer.json")["settings"]["speed"]["compile"] is False
-    transfer_matrix([model, other], names=["a", "b"], attack="pgd10", n_examples=64, batch_size=32,
+    transfer_matrix([model, other], names=["a", "b"], attacks="pgd10", n_examples=64, batch_size=32,
                     data_dir=data_root, out=tmp_path)
     assert len(calls) == 2  # the second matrix reuses the cached examples

@@ -30,6 +30,7 @@ from robench.evaluate.progress_log import ProgressLog
 from robench.evaluate.provenance import environment, weights_sha256
 from robench.evaluate.records import sha256_of
 from robench.evaluate.runner import Protocol, check_batch_size, load_model
+from robench.evaluate.settings import EvalSettings
 from robench.data import get_dataset
 from robench.leaderboard import load_records, make_tables
 from robench.leaderboard.analyses import SCHEMA_ID
@@ -114,7 +115,8 @@ class Subject:
     def prepare(cls, model: nn.Module | str, *, dataset: str, attack: str | None, n_examples: int | None,
                 batch_size: int, seed: int, eps: str | float | None, device: str | torch.device | None,
                 data_dir: str | Path | None, model_name: str | None) -> Subject:  # fmt: skip
-        protocol = Protocol.resolve(dataset, [attack] if attack else [], eps=eps, n_examples=n_examples, seed=seed)
+        protocol = Protocol.of(EvalSettings(dataset=dataset, attacks=[attack] if attack else [], eps=eps,
+                                            n_examples=n_examples, seed=seed))  # fmt: skip
         check_batch_size(batch_size)
         if attack and protocol.attacks[0].method == "autoattack" and len(autoattack_parts(protocol.attacks[0])) > 1:
             raise RobenchError("an analysis needs a single-stage attack, not a multi-attack AutoAttack suite",

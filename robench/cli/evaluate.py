@@ -102,9 +102,9 @@ def eval_cmd(ctx, model, dataset, attacks, threat_model, eps, n_examples, batch_
     bar, report = progress_bar(quiet)
     with bar:
         result = evaluate(loaded, dataset=dataset, attacks=attacks, n_examples=n_examples, batch_size=batch_size,
-                          data_dir=data_dir, seed=seed, threat_model=threat_model, eps=eps, device=device,
-                          out=out_dir, chain=not independent, checks=not no_checks, model_name=model,
-                          progress=report, speed=_speed(compile_model, channels_last, amp))
+                          seed=seed, threat_model=threat_model, eps=eps, chain=not independent, checks=not no_checks,
+                          speed=_speed(compile_model, channels_last, amp), data_dir=data_dir, device=device,
+                          out=out_dir, model_name=model, progress=report)
     if as_json:
         click.echo(json.dumps(result.record, indent=2, sort_keys=True))
         return
@@ -162,9 +162,9 @@ def transfer_cmd(models, dataset, attack, eps, n_examples, batch_size, seed, out
     from robench.leaderboard.plots import transfer_heatmap
 
     out_dir = Path(out) if out else Path("runs") / "transfer" / re.sub(r"[^A-Za-z0-9_.-]+", "-", "+".join(models))
-    result = transfer_matrix(list(models), dataset=dataset, attack=attack, n_examples=n_examples,
-                             batch_size=batch_size, data_dir=data_dir, seed=seed, eps=eps, device=device,
-                             out=out_dir, speed=_speed(compile_model, channels_last, amp))
+    result = transfer_matrix(list(models), dataset=dataset, attacks=attack, n_examples=n_examples,
+                             batch_size=batch_size, seed=seed, eps=eps, speed=_speed(compile_model, channels_last, amp),
+                             data_dir=data_dir, device=device, out=out_dir)
     transfer_heatmap(result.record, out_dir / "transfer.png")
     if as_json:
         click.echo(json.dumps(result.record, indent=2, sort_keys=True))

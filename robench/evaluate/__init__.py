@@ -10,6 +10,7 @@ import importlib
 
 _LAZY = {
     "EvalResult": "robench.evaluate.runner",
+    "EvalSettings": "robench.evaluate.settings",
     "evaluate": "robench.evaluate.runner",
     "TransferResult": "robench.evaluate.transfer",
     "transfer_matrix": "robench.evaluate.transfer",

@@ -13,7 +13,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,6 +37,7 @@ from robench.evaluate.provenance import environment, weights_sha256
 from robench.evaluate.reproduction import compare_with_papers
 from robench.evaluate.records import SCHEMA_ID, read_record, sha256_of, validate_record, write_record
 from robench.evaluate.sanity import Flag, check_model, check_results
+from robench.evaluate.settings import EvalSettings
 from robench.evaluate.speed import SpeedOptions, attack_ready
 from robench.progress import ProgressFn
 from robench.rundir import RunLock, atomic_write, make_dir, mismatch
@@ -141,16 +142,15 @@ class Protocol:
     seed: int
 
     @classmethod
-    def resolve(cls, dataset: str, attacks: str | Sequence[str], *, split: str = "test",
-                threat_model: str | ThreatModel | None = None, eps: str | float | None = None,
-                n_examples: int | None = None, seed: int = 0) -> Protocol:
-        spec = get_dataset(dataset)
-        tm = resolve_threat_model(dataset, threat_model, eps)
+    def of(cls, settings: EvalSettings) -> Protocol:
+        spec = get_dataset(settings.dataset)
+        tm = resolve_threat_model(settings.dataset, settings.threat_model, settings.eps)
+        attacks = settings.attacks
         configs = tuple(resolve_attack(a, tm) for a in ((attacks,) if isinstance(attacks, str) else attacks))
         repeated = {c.name for c in configs if [d.name for d in configs].count(c.name) > 1}
         if repeated:
             raise RobenchError(f"attack(s) listed twice: {', '.join(sorted(repeated))}", hint="list each attack once")
-        return cls(spec, spec.resolve_split(split), tm, configs, n_examples, seed)
+        return cls(spec, spec.resolve_split(settings.split), tm, configs, settings.n_examples, settings.seed)
 
     def load(self, data_dir: str | Path | None) -> tuple[TensorSplit, torch.Tensor]:
         """The split and the indices of the evaluated subset."""
@@ -167,25 +167,17 @@ class Protocol:
 
 def evaluate(
     model: nn.Module | str,
-    dataset: str = "cifar10",
-    attacks: str | Sequence[str] = ("pgd20",),
-    n_examples: int | None = None,
-    batch_size: int | None = None,
-    data_dir: str | Path | None = None,
-    seed: int = 0,
+    settings: EvalSettings | None = None,
     *,
-    split: str = "test",
-    threat_model: str | ThreatModel | None = None,
-    eps: str | float | None = None,
+    data_dir: str | Path | None = None,
     device: str | torch.device | None = None,
     out: str | Path | None = None,
-    chain: bool = True,
-    checks: bool = True,
     model_name: str | None = None,
     progress: ProgressFn | None = None,
-    speed: SpeedOptions | None = None,
+    **fields: Any,
 ) -> EvalResult:
-    """Clean and robust accuracy of ``model`` on ``dataset`` under the attack suite ``attacks``.
+    """Clean and robust accuracy of ``model`` under ``settings`` (:class:`EvalSettings`; keyword ``fields``
+    replace its fields: ``evaluate(model, attacks=["pgd20"], n_examples=500)``).
 
     ``model`` is an nn.Module taking inputs in [0, 1], or a zoo name / ``hf-hub:`` / ``local-dir:`` source.
     With ``chain`` (the default) each attack runs only on the points every earlier attack failed on, and
@@ -193,15 +185,11 @@ def evaluate(
     all clean-correct points and ``per_attack`` holds each attack's own accuracy. Every accuracy is computed
     from the per-example outcomes (``EvalResult.examples``). With ``out`` every batch is logged there, running
     the same call again resumes where it stopped, and a finished evaluation is read back, never redone.
-    ``speed`` holds the options that can change a number (robench.evaluate.speed); the record names them.
     """
+    settings = EvalSettings.of(settings, fields)
     rank, world = distributed.init_from_env()
-    device = distributed.resolve_device(device)
-    speed = speed or SpeedOptions()
-    speed.check(device)
-    protocol = Protocol.resolve(dataset, attacks, split=split, threat_model=threat_model, eps=eps,
-                                n_examples=n_examples, seed=seed)
-    check_batch_size(batch_size)
+    device = prepare_device(settings, device)
+    protocol = Protocol.of(settings)
     source = model if isinstance(model, str) else None
     model, was_training = load_model(model, protocol.spec.name, device)
     name = model_name or source or getattr(getattr(model, "robench_cfg", None), "architecture", None) \
@@ -209,21 +197,21 @@ def evaluate(
     data, indices = protocol.load(data_dir)
     out_dir = make_dir(out) if out is not None else None
     with (RunLock(out_dir, "evaluation") if out_dir is not None and rank == 0 else nullcontext(),
-          attack_ready(model, speed, device) as attacked):
-        batch_size = batch_size or ProgressLog.recorded_batch_size(out_dir) or pick_batch_size(
+          attack_ready(model, settings.speed, device) as attacked):
+        batch_size = settings.batch_size or ProgressLog.recorded_batch_size(out_dir) or pick_batch_size(
             attacked, data.images[indices[:64]].float().div(255), device, len(indices))
         config = {"model": {"name": name, "weights_sha256": weights_sha256(model)}, **protocol.records(data, indices),
-                  "attacks": [c.to_record() for c in protocol.attacks], "batch_size": batch_size, "chain": chain,
-                  **speed_config(speed)}
+                  "attacks": [c.to_record() for c in protocol.attacks], "batch_size": batch_size,
+                  "chain": settings.chain, **speed_config(settings.speed)}
         config_sha = sha256_of(config)
         finished = _finished(out_dir, config, config_sha)
         if finished is not None:
             return finished
         log = ProgressLog(out_dir / "progress.jsonl" if out_dir else None, config_sha, config, writer=rank == 0)
-        runner = _Runner(attacked, model, data, indices, batch_size, device, seed, protocol.threat_model, log, rank,
-                         world, progress)
+        runner = _Runner(attacked, model, data, indices, batch_size, device, settings.seed, protocol.threat_model,
+                         log, rank, world, progress)
         started = time.perf_counter()
-        examples, metrics, flags = runner.measure(protocol, chain, checks)
+        examples, metrics, flags = runner.measure(protocol, settings.chain, settings.checks)
         if was_training:
             flags.insert(0, Flag("model-in-training-mode", "the model was in training mode; it was evaluated in "
                                  "eval mode (batch norm running statistics, no dropout), as every number here must be"))
@@ -234,15 +222,15 @@ def evaluate(
                       **_architecture_fields(model)},
             **{key: config[key] for key in ("dataset", "threat_model", "attacks")},
             "config_sha256": config_sha,
-            "settings": {"batch_size": batch_size, "chain": chain, "checks": checks, "world_size": world,
-                         "speed": speed.to_record()},
+            "settings": {"batch_size": batch_size, "chain": settings.chain, "checks": settings.checks,
+                         "world_size": world, "speed": settings.speed.to_record()},
             "metrics": metrics,
             "flags": [f.to_record() for f in flags],
             "environment": environment(device),
             "timings": runner.timings(time.perf_counter() - started),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        reproduction, differs = compare_with_papers(model, record, chain)
+        reproduction, differs = compare_with_papers(model, record, settings.chain)
         if reproduction:
             record["reproduction"] = reproduction
             record["flags"] += [f.to_record() for f in differs]
@@ -253,6 +241,14 @@ def evaluate(
             record["examples_file"] = EXAMPLES_NAME
             write_record(record, out_dir / RESULT_NAME)
     return EvalResult(record, examples)
+
+
+def prepare_device(settings: EvalSettings, device: str | torch.device | None) -> torch.device:
+    """The device the settings run on, once they are shown runnable there (refused before any model loads)."""
+    device = distributed.resolve_device(device)
+    settings.speed.check(device)
+    check_batch_size(settings.batch_size)
+    return device
 
 
 def load_model(model: nn.Module | str, dataset: str, device: torch.device) -> tuple[nn.Module, bool]:

@@ -12,18 +12,18 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from robench.errors import RobenchError
 from robench.evaluate.attacks import build_stages
-from robench.distributed import resolve_device
 from robench.evaluate.provenance import environment, weights_sha256
 from robench.evaluate.records import TRANSFER_SCHEMA_ID, sha256_of, write_record
-from robench.evaluate.runner import Protocol, check_batch_size, load_model, pick_batch_size, speed_config
-from robench.evaluate.speed import SpeedOptions, attack_ready
+from robench.evaluate.runner import Protocol, load_model, pick_batch_size, prepare_device, speed_config
+from robench.evaluate.settings import EvalSettings
+from robench.evaluate.speed import attack_ready
 from robench.rundir import atomic_write, make_dir
 
 
@@ -39,29 +39,27 @@ class TransferResult:
 def transfer_matrix(
     sources: Sequence[nn.Module | str],
     targets: Sequence[nn.Module | str] | None = None,
-    dataset: str = "cifar10",
-    attack: str = "pgd20",
-    n_examples: int | None = None,
-    batch_size: int | None = None,
-    data_dir: str | Path | None = None,
-    seed: int = 0,
+    settings: EvalSettings | None = None,
     *,
     names: Sequence[str] | None = None,
-    eps: str | float | None = None,
+    data_dir: str | Path | None = None,
     device: str | torch.device | None = None,
     out: str | Path | None = None,
     cache_dir: str | Path | None = None,
-    speed: SpeedOptions | None = None,
+    **fields: Any,
 ) -> TransferResult:
-    """Accuracy of every target on adversarial examples crafted on every source. ``targets`` defaults to the
+    """Accuracy of every target on adversarial examples crafted on every source under ``settings`` (one attack;
+    keyword ``fields`` replace its fields, as for :func:`robench.evaluate.evaluate`). ``targets`` defaults to the
     sources (a square matrix whose diagonal is white-box); ``names`` labels sources then targets. Every model
-    runs as an evaluation runs it under ``speed`` (robench.evaluate.speed)."""
-    device = resolve_device(device)
-    speed = speed or SpeedOptions()
-    speed.check(device)
-    protocol = Protocol.resolve(dataset, [attack], eps=eps, n_examples=n_examples, seed=seed)
+    runs as an evaluation runs it."""
+    settings = EvalSettings.of(settings, fields)
+    device = prepare_device(settings, device)
+    protocol = Protocol.of(settings)
+    if len(protocol.attacks) != 1:
+        raise RobenchError(f"a transfer matrix crafts with one attack, not {len(protocol.attacks)}",
+                           hint="give one attack, e.g. attacks='pgd20'")
     (config,) = protocol.attacks
-    check_batch_size(batch_size)
+    speed, seed = settings.speed, settings.seed
     out = make_dir(out) if out is not None else None
     models, labels = _load_all(list(sources) + list(targets or []), names, protocol.spec.name, device)
     k = len(sources)
@@ -77,7 +75,8 @@ def transfer_matrix(
             raise RobenchError("a transfer matrix needs a single-stage attack, not a multi-attack AutoAttack suite",
                                hint="use pgd20, pgd100, fgsm, mifgsm or apgd-ce")
         data, indices = protocol.load(data_dir)
-        batch_size = batch_size or pick_batch_size(src_models[0], _clean(data, indices[:64]), device, len(indices))
+        batch_size = settings.batch_size or pick_batch_size(src_models[0], _clean(data, indices[:64]), device,
+                                                            len(indices))
         cache = Path(cache_dir) if cache_dir else (Path(out) / "adversarial" if out else None)
 
         started = time.perf_counter()

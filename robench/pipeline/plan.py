@@ -26,6 +26,7 @@ import yaml
 from robench.data import get_dataset
 from robench.errors import RobenchError
 from robench.evaluate.runner import Protocol
+from robench.evaluate.settings import EvalSettings
 from robench.search import Search, get_search
 from robench.settings import apply_settings
 from robench.train import Recipe
@@ -111,9 +112,12 @@ class Plan:
             recipe = recipe.shortened(self.train.epochs)
         return recipe.with_settings(_texts(self.train.settings))
 
+    def eval_settings(self) -> EvalSettings:
+        return EvalSettings(dataset=self.dataset, attacks=self.evaluate.attacks, n_examples=self.evaluate.n_examples,
+                            seed=self.evaluate.seed)  # fmt: skip
+
     def protocol(self) -> Protocol:
-        return Protocol.resolve(self.dataset, self.evaluate.attacks, n_examples=self.evaluate.n_examples,
-                                seed=self.evaluate.seed)  # fmt: skip
+        return Protocol.of(self.eval_settings())
 
     def resolve(self) -> Plan:
         """Check every stage's settings (data set, search configuration, recipe, attacks, Hub repo) now."""

@@ -101,9 +101,9 @@ class Pipeline:
     def _evaluate(self, trained: TrainResult) -> EvalResult:
         self._stage("evaluate")
         stage = self.plan.evaluate
-        return evaluate(f"local-dir:{trained.checkpoint}", self.plan.dataset, stage.attacks, stage.n_examples,
-                        seed=stage.seed, data_dir=self.data_dir, device=self.device, out=self.out / "evaluate",
-                        model_name=self.plan.name, progress=self.progress)  # fmt: skip
+        return evaluate(f"local-dir:{trained.checkpoint}", self.plan.eval_settings(), data_dir=self.data_dir,
+                        device=self.device, out=self.out / "evaluate", model_name=self.plan.name,
+                        progress=self.progress)  # fmt: skip
 
     def _publish(self, trained: TrainResult, measured: EvalResult) -> dict[str, Any] | None:
         if self.plan.repo is None:

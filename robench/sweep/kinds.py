@@ -19,6 +19,7 @@ from robench.data import get_dataset
 from robench.errors import RobenchError
 from robench.evaluate.records import read_record
 from robench.evaluate.runner import RESULT_NAME, Protocol, evaluate
+from robench.evaluate.settings import EvalSettings
 from robench.evaluate.transfer import transfer_matrix
 from robench.executor import GIB, Resources
 from robench.pipeline import paper_plan, reproduce
@@ -74,16 +75,20 @@ class Kind:
 
 # -- eval -----------------------------------------------------------------------------------------------------------
 
+_EVAL_FIELDS = ("dataset", "attacks", "n_examples", "seed", "split", "threat_model", "eps", "batch_size", "chain",
+                "checks")
+
+
 def _eval_protocol(p: dict) -> Protocol:
-    return Protocol.resolve(p["dataset"], p["attacks"], split=p["split"], threat_model=p["threat_model"], eps=p["eps"],
-                            n_examples=p["n_examples"], seed=p["seed"])
+    return Protocol.of(_eval_settings(p))
+
+
+def _eval_settings(p: dict) -> EvalSettings:
+    return EvalSettings(**{key: p[key] for key in _EVAL_FIELDS})
 
 
 def _run_eval(p: dict, out: Path, data_dir: str | None, device: str | None) -> dict:
-    result = evaluate(p["model"], dataset=p["dataset"], attacks=p["attacks"], n_examples=p["n_examples"],
-                      batch_size=p["batch_size"], data_dir=data_dir, seed=p["seed"], split=p["split"],
-                      threat_model=p["threat_model"], eps=p["eps"], device=device, out=out, chain=p["chain"],
-                      checks=p["checks"])
+    result = evaluate(p["model"], _eval_settings(p), data_dir=data_dir, device=device, out=out)
     return _eval_summary(result.record)
 
 
@@ -165,13 +170,17 @@ def _check_transfer(p: dict) -> None:
     if not isinstance(p["models"], list) or len(p["models"]) < 2:
         raise RobenchError(f"a transfer task needs a list of at least two models, not {p['models']!r}",
                            hint="models: [advrush_small, resnet18_small]")
-    Protocol.resolve(p["dataset"], [p["attack"]], eps=p["eps"], n_examples=p["n_examples"], seed=p["seed"])
+    Protocol.of(_transfer_settings(p))
+
+
+def _transfer_settings(p: dict) -> EvalSettings:
+    return EvalSettings(dataset=p["dataset"], attacks=p["attack"], n_examples=p["n_examples"], seed=p["seed"],
+                        eps=p["eps"], batch_size=p["batch_size"])  # fmt: skip
 
 
 def _run_transfer(p: dict, out: Path, data_dir: str | None, device: str | None) -> dict:
-    result = transfer_matrix(p["models"], targets=p["targets"], dataset=p["dataset"], attack=p["attack"],
-                             n_examples=p["n_examples"], batch_size=p["batch_size"], data_dir=data_dir, seed=p["seed"],
-                             eps=p["eps"], device=device, out=out)
+    result = transfer_matrix(p["models"], targets=p["targets"], settings=_transfer_settings(p), data_dir=data_dir,
+                             device=device, out=out)
     return _transfer_summary(result.record)
 
 
