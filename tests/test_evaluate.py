@@ -129,6 +129,8 @@ def test_settings_object_and_keywords_are_the_same_evaluation(tiny, data_root):
     with pytest.raises(RobenchError, match=r"unknown evaluation setting\(s\): attack \(hint") as err:
         evaluate(model, settings, attack="pgd20", data_dir=data_root)
     assert "attacks" in err.value.hint
+    with pytest.raises(RobenchError, match="must be an EvalSettings, not 'cifar10'"):
+        evaluate(model, "cifar10", data_dir=data_root)
 
 
 def test_speed_options_are_recorded_and_refused_on_resume_when_changed(tiny, data_root, tmp_path):

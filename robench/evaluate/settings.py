@@ -42,6 +42,9 @@ class EvalSettings:
     @classmethod
     def of(cls, settings: EvalSettings | None, fields: dict[str, Any]) -> EvalSettings:
         """``settings`` (default: the defaults) with ``fields`` replaced; an unknown field is an error."""
+        if settings is not None and not isinstance(settings, cls):
+            raise RobenchError(f"the settings must be an EvalSettings, not {settings!r}",
+                               hint="give the others by keyword, e.g. evaluate(model, dataset='cifar10')")
         known = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(fields) - set(known))
         if unknown:
