@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import huggingface_hub.constants as hf_constants
 import pytest
@@ -15,16 +16,21 @@ from hub_server import hub, result_record, small_model  # noqa: F401  (fixtures)
 from robench import zoo
 from robench.cli import cli
 from robench.errors import RobenchError
+from robench.evaluate.records import read_record
 from robench.hub import hub_repo_for, list_repos, pull, push
+from robench.hub.card import write_card
 from robench.zoo.checkpoint import (
     CARD_NAME,
     CHECKPOINT_FILES,
     WEIGHTS_NAME,
+    copy_checkpoint,
     read_config,
     save_checkpoint,
     weights_sha256,
 )
 from robench.zoo.loading import load_from_source
+from robench.zoo.registry import get_entry
+from robench.zoo.weights import TAGS
 
 REPO = "robench/robench-test-cifar10"
 THREAT = {"norm": "Linf", "eps": 8 / 255, "eps_text": "8/255"}
@@ -73,21 +79,30 @@ def test_push_then_pull_is_byte_identical_and_gives_the_golden_logits(hub, small
         assert torch.equal(from_zoo(x), small_model(x))
 
 
-def test_a_trained_zoo_checkpoint_round_trips_through_the_hub(hub, tmp_path):
-    """The packaged fast-AT resnet18_small weights (trained on CIFAR-10) pushed and pulled unchanged."""
-    from robench.zoo.checkpoint import copy_checkpoint
-    from robench.zoo.registry import get_entry
+MEASURED = Path(__file__).resolve().parents[1] / "leaderboard" / "records" / "measured"
 
-    trained = copy_checkpoint(get_entry("resnet18_small").weights_dir("cifar10"), tmp_path / "resnet18_small")
-    push(trained, "robench/robench-resnet18_small-cifar10")
-    path = pull("robench/robench-resnet18_small-cifar10")
-    assert _files(path) == _files(trained)  # weights, config, golden logits and the card written by push
-    pulled = load_from_source("hf-hub:robench/robench-resnet18_small-cifar10", verify_golden=True)
-    packaged = zoo.load("resnet18_small", device="cpu")
-    x = torch.rand(4, 3, 32, 32)
+
+@pytest.mark.parametrize("name", [tag[0] for tag in TAGS])
+def test_every_packaged_checkpoint_round_trips_through_the_hub_with_its_record(name, hub, tmp_path):
+    """Each checkpoint shipped in the package, pushed with a card of its leaderboard record and pulled unchanged:
+    the same files, the same logits as ``zoo.load(name)``, the card's model-index carrying the measured numbers."""
+    entry = get_entry(name)
+    (dataset,) = entry.weights
+    trained = copy_checkpoint(entry.weights_dir(dataset), tmp_path / name)
+    (record,) = [read_record(p) for p in MEASURED.rglob(f"{name}__*.json")]
+    write_card(trained, [record], repo_id=f"robench/robench-{name}-{dataset}")
+    push(trained, f"robench/robench-{name}-{dataset}")
+    path = pull(f"robench/robench-{name}-{dataset}")
+    assert _files(path) == _files(trained)  # weights, config, golden logits and the card
+    pulled = load_from_source(f"hf-hub:robench/robench-{name}-{dataset}", verify_golden=True)
+    packaged = zoo.load(name, device="cpu")
+    x = torch.rand(4, *packaged.robench_cfg.input_size)
     with torch.no_grad():
         assert torch.equal(pulled(x), packaged(x))
-    assert pulled.robench_checkpoint.weights_sha256 == read_config(trained)["robench"]["weights_sha256"]
+    assert pulled.robench_checkpoint.weights_sha256 == record["model"]["weights_sha256"]
+    results = ModelCard.load(path / CARD_NAME).data.eval_results
+    clean = [r.metric_value for r in results if r.metric_name.startswith("Clean accuracy")]
+    assert clean == [pytest.approx(record["metrics"]["clean_accuracy"])]
 
 
 def test_revisions_and_branches(hub, checkpoint, retrained):
