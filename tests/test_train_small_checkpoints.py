@@ -13,6 +13,7 @@ from robench.evaluate.records import read_record
 from robench.train import Recipe
 from robench.zoo.checkpoint import read_config, verify_golden_logits
 from robench.zoo.registry import get_entry
+from robench.zoo.weights import TAGS
 
 SMALL = {
     # name: (builder arguments the entry fixes, epochs of fast-AT on the full training split)
@@ -21,8 +22,8 @@ SMALL = {
     "resnet18_small": ({"width": 16}, 3),
     "resnet18_w10_small": ({"width": 10}, 1),
 }
-# the packaged checkpoints whose PGD-20 + AutoAttack evaluation is filed in the leaderboard
-RECORDED = ("advrush_small", "robnet_free_small", "resnet18_small", "resnet18_w10_small")
+# every packaged checkpoint has its PGD-20 + AutoAttack evaluation filed in the leaderboard
+RECORDED = tuple(name for name, _, _ in TAGS)
 
 
 @pytest.mark.parametrize("name", list(SMALL))
