@@ -8,6 +8,9 @@
   Each side's time per part is shown (the reference's from timers around its parts' ``perturb``).
 - ``--compile``: robench with SpeedOptions(compile=True) as a third side, its first call including the
   compilation; its results are compared with the reference and reported, not required to agree.
+- ``--processes N``: the whole machine for each side: the reference on N intra-op threads, robench as
+  ``torchrun --nproc_per_node N robench eval`` with one thread per process (an evaluation's batches are
+  shared out whole, so its results do not depend on N and must again equal the reference's).
 - PGD efficiency: robench's PGD-20 and APGD-CE on one batch against ``steps`` input-gradient forward+backward
   passes on the points they attack (the clean-correct ones): efficiency = steps x t(fwd+bwd) / t(attack stage),
   1.0 meaning no cost beyond the gradient steps themselves.
@@ -15,16 +18,23 @@
 Run it with OMP_NUM_THREADS=1 (one thread per side) on a quiet machine; on a shared one, more repeats.
 
 usage: OMP_NUM_THREADS=1 python benchmarks/bench_autoattack.py [--model resnet18_small] [--n 16]
-       [--batch-size 16] [--repeats 3] [--compile] [--skip-autoattack] [--data-dir DATA]
+       [--batch-size 16] [--repeats 3] [--compile] [--processes N] [--skip-autoattack] [--data-dir DATA]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 
@@ -69,6 +79,34 @@ def ours(model, n: int, batch_size: int, data_dir, device, **speed) -> tuple[tor
     return labels, parts
 
 
+def ours_distributed(name: str, n: int, batch_size: int, data_dir, processes: int, out) -> tuple[torch.Tensor, dict]:
+    """robench's evaluation of the zoo model ``name`` on ``processes`` torchrun processes of one thread each."""
+    shutil.rmtree(out, ignore_errors=True)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+               "-m", "robench", "-q", "eval", name, "--attack", "autoattack", "--n-examples", str(n), "--seed", "0",
+               "--batch-size", str(batch_size), "--device", "cpu", "--out", str(out)]  # fmt: skip
+    if data_dir:
+        command += ["--data-dir", str(data_dir)]
+    subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL)
+    record = json.loads((out / "result.json").read_text())
+    examples = [json.loads(line) for line in (out / record["examples_file"]).read_text().splitlines()]
+    labels = torch.tensor([e["adv_pred"] if e["broken_by"] else e["clean_pred"] for e in examples])
+    parts = {k.split("/")[-1]: v for k, v in record["timings"]["stage_seconds"].items() if "/" in k}
+    return labels, parts
+
+
+def with_threads(threads: int, fn):
+    """``fn`` run with ``threads`` intra-op threads."""
+    def run():
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return fn()
+        finally:
+            torch.set_num_threads(before)
+    return run
+
+
 def forward_backward_seconds(model, x: torch.Tensor, repeats: int = 7) -> float:
     """The median time of one forward and backward pass for the input gradient, as an attack step takes it."""
     times = []
@@ -101,6 +139,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time robench with compile=True")
     parser.add_argument("--skip-autoattack", action="store_true", help="only the PGD efficiency figures")
     parser.add_argument("--efficiency-n", type=int, default=32)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="cores per side: reference threads, and robench torchrun processes")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
 
@@ -118,6 +158,11 @@ def main() -> None:
         x, y = split.images[idx].float() / 255, split.labels[idx]
         sides = {"reference": lambda: reference(model, x, y, args.batch_size, device),
                  "robench": lambda: ours(model, args.n, args.batch_size, args.data_dir, device)}
+        if args.processes > 1:
+            out = Path(tempfile.mkdtemp()) / "eval"
+            sides = {"reference": with_threads(args.processes, sides["reference"]),
+                     "robench": lambda: ours_distributed(args.model, args.n, args.batch_size, args.data_dir,
+                                                         args.processes, out)}
         if args.compile:
             sides["robench --compile"] = lambda: ours(model, args.n, args.batch_size, args.data_dir, device,
                                                       compile=True)
