@@ -125,7 +125,7 @@ def claim(directory: str | Path, request_file: str, request: dict, what: str, *,
     directory = Path(directory)
     path = directory / request_file
     if path.is_file():
-        recorded = read_json(path, f"request of {what}", hint=f"delete {directory} to start over, or use another --out directory")
+        recorded = read_json(path, f"request of {what}", hint=_start_over(directory))
         refusal = other_settings(directory, what, recorded, request, free=free)
         if refusal is not None:
             raise refusal
@@ -152,5 +152,8 @@ def other_settings(directory: Path, what: str, recorded: dict, requested: dict, 
 def mismatch(directory: Path, what: str, recorded: dict, requested: dict) -> RobenchError:
     """The refusal of a run whose configuration hash is not the request's: its changed settings, else the hash."""
     return other_settings(directory, what, recorded, requested) or RobenchError(
-        f"{directory} holds {what} whose configuration hash is not this request's",
-        hint=f"delete {directory} to start over, or use another --out directory")
+        f"{directory} holds {what} whose configuration hash is not this request's", hint=_start_over(directory))
+
+
+def _start_over(directory: Path) -> str:
+    return f"delete {directory} to start over, or use another --out directory"

@@ -103,8 +103,8 @@ def _plot_files(out: Path) -> set[str]:
 
 def check(records_dir: str | Path, out_dir: str | Path) -> list[str]:
     """Every problem that makes the committed leaderboard in ``out_dir`` untrustworthy: records that do not
-    validate or are misfiled, reported records that are not the zoo's table, and rendered files that differ from a fresh render of the records. Text files
-    are compared byte for byte; plots by the digest of what they show."""
+    validate or are misfiled, reported records that are not the zoo's table, and rendered files that differ from
+    a fresh render of the records. Text files are compared byte for byte; plots by the digest of what they show."""
     stored, analyses, problems = _load(records_dir, out_dir)
     if problems:
         return problems

@@ -180,8 +180,9 @@ def register_weights(name: str, architecture: str, folder: str) -> ModelEntry:
     own = dict(base.own_normalization)
     if args.get("mean") is not None:
         own[dataset] = Normalization(tuple(args["mean"]), tuple(args["std"]), f"{folder}/config.json")
+    defaults = inspect.signature(base.builder).parameters
     changed = ", ".join(f"{k}={v}" for k, v in args.items()
-                        if k not in ("genotype", "mean", "std") and v != inspect.signature(base.builder).parameters[k].default)
+                        if k not in ("genotype", "mean", "std") and v != defaults[k].default)
     training = config["robench"]["metadata"]["training"]["description"]
     entry = dataclasses.replace(
         base, name=name, licence=f"{config['pretrained_cfg']['license']} (robench-trained weights)",
