@@ -16,35 +16,24 @@ import sys
 from pathlib import Path
 
 from robench.leaderboard import add_record
-from robench.rundir import atomic_write
-from robench.train.recipes import Recipe
-from robench.zoo.checkpoint import copy_checkpoint, load_checkpoint, read_config
+from robench.zoo.weights import package
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def package(run: Path) -> str:
+def package_run(run: Path) -> str:
     summary = json.loads((run / "summary.json").read_text())
-    plan = json.loads((run / "pipeline.json").read_text())
-    name, dataset = plan["name"], plan["dataset"]
-    checkpoint = run / "train" / "checkpoint"
-    load_checkpoint(checkpoint, verify_golden=True)
-    target = copy_checkpoint(checkpoint, ROOT / "robench" / "zoo" / "weights" / f"{name}-{dataset}")
-    config = read_config(target)
-    training = config["robench"]["metadata"]["training"]
-    if "description" not in training:  # written by a trainer from before checkpoints described their training
-        config["robench"]["metadata"]["training"] = {"description": Recipe.from_dict(config["robench"]["recipe"])
-                                                     .description(), **training}
-        atomic_write(target / "config.json", json.dumps(config, indent=2) + "\n")
+    name = json.loads((run / "pipeline.json").read_text())["name"]
+    line = package(run / "train" / "checkpoint", name)
     filed = add_record(run / "evaluate" / "result.json", ROOT / "leaderboard" / "records")
     seconds = ", ".join(f"{stage} {summary[stage]['seconds']:.0f} s" for stage in ("search", "train", "evaluate"))
-    print(f"packaged {target}, filed {filed} (CPU time: {seconds})")
-    return f'    ("{name}", "{config["architecture"]}", "{target.name}"),'
+    print(f"packaged {name}, filed {filed} (CPU time: {seconds})")
+    return line
 
 
 def main() -> None:
     runs, methods = Path(sys.argv[1]), sys.argv[2:]
-    lines = [package(runs / method) for method in methods]
+    lines = [package_run(runs / method) for method in methods]
     print("TAGS lines for robench/zoo/weights/__init__.py:", *lines, sep="\n")
 
 

@@ -11,7 +11,7 @@
 # Runs are resumable: running the script again continues each run where it stopped and skips finished work.
 # Environment: ROBENCH_DATA (the data root), EPOCHS_<NAME> (epochs per model, e.g. EPOCHS_RESNET18_SMALL=3;
 # default 1), N_EXAMPLES (test images evaluated, default 500), JOBS (processes at once, default 2, one thread each),
-# MODELS (the names to run, default all four).
+# MODELS (the names to run, default all six).
 set -euo pipefail
 
 RUNS=${1:-runs}
@@ -20,7 +20,7 @@ STEPS=("${@:2}")
 PYTHON=${PYTHON:-python}
 JOBS=${JOBS:-2}
 N_EXAMPLES=${N_EXAMPLES:-500}
-read -r -a MODELS <<< "${MODELS:-advrush_small robnet_free_small resnet18_small resnet18_w10_small}"
+read -r -a MODELS <<< "${MODELS:-advrush_small robnet_free_small resnet18_small resnet18_w10_small resnet18_w6_small resnet18_w3_small}"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$RUNS"
 RUNS=$(cd "$RUNS" && pwd)
@@ -38,15 +38,8 @@ train_one() {
 }
 
 package_one() {
-    local name=$1
-    "$PYTHON" - "$RUNS/$name-cifar10/checkpoint" "$ROOT/robench/zoo/weights/$name-cifar10" <<'PY'
-import sys
-
-from robench.zoo.checkpoint import copy_checkpoint, load_checkpoint
-
-load_checkpoint(sys.argv[1], verify_golden=True)  # every file's sha256, and the golden logits
-print("packaged", copy_checkpoint(sys.argv[1], sys.argv[2]))
-PY
+    "$PYTHON" -c 'import sys; from robench.zoo.weights import package; print(package(*sys.argv[1:]))' \
+        "$RUNS/$1-cifar10/checkpoint" "$1"
 }
 
 # The packaged weights are evaluated by zoo name, as users load them: PGD-20, then standard AutoAttack on the

@@ -262,3 +262,13 @@ def test_copy_checkpoint(saved, tmp_path):
     for name in (CONFIG_NAME, WEIGHTS_NAME, GOLDEN_NAME):
         assert (copy / name).read_bytes() == (saved / name).read_bytes()
     load_checkpoint(copy, verify_golden=True)
+
+
+def test_copy_checkpoint_under_a_tag_changes_only_the_architecture_it_names(tmp_path):
+    torch.manual_seed(0)
+    saved = save_checkpoint(robench.zoo.create_model("resnet18", width=2).eval(), tmp_path / "ckpt", recipe=RECIPE)
+    copy = copy_checkpoint(saved, tmp_path / "copy", tag="resnet18_small")
+    original, tagged = read_config(saved), read_config(copy)
+    assert tagged == {**original, "architecture": "resnet18_small"}
+    assert (copy / WEIGHTS_NAME).read_bytes() == (saved / WEIGHTS_NAME).read_bytes()
+    assert load_checkpoint(copy, verify_golden=True).robench_cfg.architecture == "resnet18_small"

@@ -21,6 +21,8 @@ SMALL = {
     "robnet_free_small": ({"C": 8, "layers": 8}, 1),
     "resnet18_small": ({"width": 16}, 3),
     "resnet18_w10_small": ({"width": 10}, 1),
+    "resnet18_w6_small": ({"width": 6}, 1),
+    "resnet18_w3_small": ({"width": 3}, 1),
 }
 # every packaged checkpoint has its PGD-20 + AutoAttack evaluation filed in the leaderboard
 RECORDED = tuple(name for name, _, _ in TAGS)

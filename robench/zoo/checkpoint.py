@@ -256,10 +256,12 @@ def verify_golden_logits(model: nn.Module, directory: str | Path) -> float:
     return max_diff
 
 
-def copy_checkpoint(source: str | Path, destination: str | Path) -> Path:
-    """Copy a verified checkpoint's files (following cache symlinks) to ``destination``, atomically."""
+def copy_checkpoint(source: str | Path, destination: str | Path, *, tag: str | None = None) -> Path:
+    """Copy a verified checkpoint's files (following cache symlinks) to ``destination``, atomically. ``tag``:
+    the copy names this registered tag of the source's architecture as its own (what loading it reports)."""
     source, destination = Path(source).expanduser(), Path(destination).expanduser()
-    verify_files(source)
+    config = read_config(source)
+    verify_files(source, config)
     _check_writable_target(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     tmp = _staging_dir(destination)
@@ -267,6 +269,8 @@ def copy_checkpoint(source: str | Path, destination: str | Path) -> Path:
         for name in CHECKPOINT_FILES:
             if (source / name).is_file():
                 shutil.copyfile(source / name, tmp / name)
+        if tag is not None:
+            (tmp / CONFIG_NAME).write_text(json.dumps({**config, "architecture": tag}, indent=2, allow_nan=False) + "\n")
         _replace_dir(tmp, destination)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -19,14 +19,20 @@ networks that exercise the whole pipeline, not reproductions of the papers' mode
   (stages of 16, 32, 64, 128 channels) instead of 64, normalising with the CIFAR-10 statistics rounded to four
   digits (its config.json holds them).
 - ``resnet18_w10_small``: the same ResNet-18 at base width 10 (0.27M parameters), 1 epoch: the hand-crafted
-  network of the size of the cells ``robench reproduce --scale small`` trains (0.3M parameters), trained with
-  their recipe, so that the leaderboard compares searched cells with it at equal size and equal training.
+  match of ``advrush_small``'s size.
+- ``resnet18_w6_small`` and ``resnet18_w3_small``: the same ResNet-18 at base widths 6 and 3 (0.10M and 0.025M
+  parameters), 1 epoch: the hand-crafted networks of the sizes of the cells ``robench reproduce --scale small``
+  trains (about 0.1M parameters at C=8 with 8 cells; the ARNAS cell it found, mostly pooling, 0.03M), trained
+  with their recipe, so that the leaderboard compares searched cells with them at equal size and equal training.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from robench.zoo.checkpoint import copy_checkpoint, load_checkpoint, read_config
 from robench.zoo.genotypes import ROBNET_FREE, RobNetGenotype
-from robench.zoo.registry import register_weights
+from robench.zoo.registry import WEIGHTS_DIR, get_entry, register_weights
 
 # The RobNet-free cells kept by robnet_free_small: two normal cells per stage plus both reduction cells.
 ROBNET_FREE_SMALL_CELLS = (0, 1, 6, 7, 8, 13, 14, 15)
@@ -37,7 +43,20 @@ TAGS = (
     ("robnet_free_small", "robnet_free", "robnet_free_small-cifar10"),
     ("resnet18_small", "resnet18", "resnet18_small-cifar10"),
     ("resnet18_w10_small", "resnet18", "resnet18_w10_small-cifar10"),
+    ("resnet18_w6_small", "resnet18", "resnet18_w6_small-cifar10"),
+    ("resnet18_w3_small", "resnet18", "resnet18_w3_small-cifar10"),
 )
 
 for _tag in TAGS:
     register_weights(*_tag)
+
+
+def package(checkpoint: str | Path, name: str) -> str:
+    """Copy a trained checkpoint (its files' sha256 and golden logits checked) into this package as the
+    weights of tag ``name``, and return the tag's line for :data:`TAGS`."""
+    load_checkpoint(checkpoint, verify_golden=True)
+    config = read_config(checkpoint)
+    folder = f"{name}-{config['robench']['dataset']}"
+    copy_checkpoint(checkpoint, WEIGHTS_DIR / folder, tag=name)
+    trained = get_entry(config["architecture"])  # a checkpoint retrained from a tag names the tag
+    return f'    ("{name}", "{trained.tag_of or trained.name}", "{folder}"),'
