@@ -24,6 +24,9 @@ networks that exercise the whole pipeline, not reproductions of the papers' mode
   parameters), 1 epoch: the hand-crafted networks of the sizes of the cells ``robench reproduce --scale small``
   trains (about 0.1M parameters at C=8 with 8 cells; the ARNAS cell it found, mostly pooling, 0.03M), trained
   with their recipe, so that the leaderboard compares searched cells with them at equal size and equal training.
+- ``<method>_searched_small``: the architecture ``robench reproduce METHOD --scale small --recipe fast-at`` found
+  on CIFAR-10 and the checkpoint it trained, 1 epoch at C=8 (``scripts/reproduce_small.sh``); its config.json
+  names the search run under ``metadata.search`` (method, seed, budget, request hash, the genotype's arch_id).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ TAGS = (
     ("resnet18_w10_small", "resnet18", "resnet18_w10_small-cifar10"),
     ("resnet18_w6_small", "resnet18", "resnet18_w6_small-cifar10"),
     ("resnet18_w3_small", "resnet18", "resnet18_w3_small-cifar10"),
+    ("advrush_searched_small", "advrush", "advrush_searched_small-cifar10"),
+    ("arnas_searched_small", "arnas", "arnas_searched_small-cifar10"),
 )
 
 for _tag in TAGS:
