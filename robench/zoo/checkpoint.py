@@ -270,7 +270,7 @@ def copy_checkpoint(source: str | Path, destination: str | Path, *, tag: str | N
             if (source / name).is_file():
                 shutil.copyfile(source / name, tmp / name)
         if tag is not None:
-            (tmp / CONFIG_NAME).write_text(json.dumps({**config, "architecture": tag}, indent=2, allow_nan=False) + "\n")
+            (tmp / CONFIG_NAME).write_text(_config_text({**config, "architecture": tag}))
         _replace_dir(tmp, destination)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -339,12 +339,16 @@ def _config_json(cfg, identity: str, *, recipe, threat_model, metadata, files: d
         "files": files,
     }
     try:
-        return json.dumps(config, indent=2, allow_nan=False) + "\n"
+        return _config_text(config)
     except (TypeError, ValueError) as err:
         raise RobenchError(
             f"checkpoint metadata is not plain JSON ({err})",
             hint="pass recipe, threat_model and metadata as dicts of strings, numbers, lists and dicts",
         ) from None
+
+
+def _config_text(config: dict[str, Any]) -> str:
+    return json.dumps(config, indent=2, allow_nan=False) + "\n"
 
 
 def _build_model(config: dict[str, Any], directory: Path) -> nn.Module:

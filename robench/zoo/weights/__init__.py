@@ -22,7 +22,7 @@ networks that exercise the whole pipeline, not reproductions of the papers' mode
   match of ``advrush_small``'s size.
 - ``resnet18_w6_small`` and ``resnet18_w3_small``: the same ResNet-18 at base widths 6 and 3 (0.10M and 0.025M
   parameters), 1 epoch: the hand-crafted networks of the sizes of the cells ``robench reproduce --scale small``
-  trains (about 0.1M parameters at C=8 with 8 cells; the ARNAS cell it found, mostly pooling, 0.03M), trained
+  trains (about 0.1M parameters at C=8 with 8 cells; 0.03M for the ARNAS cells it found, pooling-heavy), trained
   with their recipe, so that the leaderboard compares searched cells with them at equal size and equal training.
 - ``<method>_searched_small``: the architecture ``robench reproduce METHOD --scale small --recipe fast-at`` found
   on CIFAR-10 and the checkpoint it trained, 1 epoch at C=8 (``scripts/reproduce_small.sh``); its config.json
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robench.zoo.checkpoint import copy_checkpoint, load_checkpoint, read_config
+from robench.zoo.checkpoint import copy_checkpoint, load_checkpoint
 from robench.zoo.genotypes import ROBNET_FREE, RobNetGenotype
 from robench.zoo.registry import WEIGHTS_DIR, get_entry, register_weights
 
@@ -59,8 +59,7 @@ for _tag in TAGS:
 def package(checkpoint: str | Path, name: str) -> str:
     """Copy a trained checkpoint (its files' sha256 and golden logits checked) into this package as the
     weights of tag ``name``, and return the tag's line for :data:`TAGS`."""
-    load_checkpoint(checkpoint, verify_golden=True)
-    config = read_config(checkpoint)
+    config = load_checkpoint(checkpoint, verify_golden=True).robench_checkpoint.config
     folder = f"{name}-{config['robench']['dataset']}"
     copy_checkpoint(checkpoint, WEIGHTS_DIR / folder, tag=name)
     trained = get_entry(config["architecture"])  # a checkpoint retrained from a tag names the tag
