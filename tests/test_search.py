@@ -405,6 +405,15 @@ def test_robnet_search_resumes_and_ranks_candidates(data_root, tmp_path):
     assert len(whole.genotype.cells) == 3
 
 
+@pytest.mark.parametrize("top, at_chance", [(0.12, True), (0.2, False)])
+def test_robnet_search_says_when_no_candidate_is_above_chance(tmp_path, caplog, top, at_chance):
+    # on 200 held-out images, 12% clean accuracy is within the 95% interval of chance (10%), 20% is not
+    robnet = RobNetSearch(RobNetSearchConfig(n_val=200), out=tmp_path, device="cpu")
+    with caplog.at_level("WARNING", logger="robench.search.robnet"):
+        assert robnet._warn_if_at_chance([{"clean_accuracy": 0.1}, {"clean_accuracy": top}]) is at_chance
+    assert ("in effect a random draw" in caplog.text) is at_chance
+
+
 def test_random_ensemble_search_is_a_seeded_draw(tmp_path):
     a = search("random-ensemble", RandomEnsembleConfig(cells=(2, 1), seed=3), out=tmp_path / "a")
     b = search("random-ensemble", RandomEnsembleConfig(cells=(2, 1), seed=3), out=tmp_path / "b")

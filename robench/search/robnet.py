@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import logging
 import math
 import random
 import time
@@ -40,6 +41,7 @@ from robench.data.loader import derive_seed
 from robench.distributed import resolve_device
 from robench.errors import RobenchError
 from robench.evaluate.attacks import build_stages, resolve_attack
+from robench.evaluate.metrics import wilson_interval
 from robench.executor import Job, Outcome, RayExecutor, Resources, SerialExecutor, gpus_per_job
 from robench.perturb import Adversary, perturb
 from robench.runstate import capture_rng, restore_rng, seed_everything
@@ -50,6 +52,8 @@ from robench.zoo.fsp import fsp_distance
 from robench.zoo.genotypes import RobNetGenotype
 
 CANDIDATES_FILE = "candidates.jsonl"
+
+_logger = logging.getLogger(__name__)
 
 
 # The kept fraction when the FSP filter is on and ``fsp_keep`` is not set: robench's, the paper gives none.
@@ -179,8 +183,23 @@ class RobNetSearch(Search):
         scored = self._score(supernet, candidates, train, val)
         best = max(scored, key=lambda c: (c["robust_accuracy"], c["clean_accuracy"]))
         details = {"best": best, "candidates": scored, "fsp_keep": cfg.fsp_fraction,
+                   "ranking_at_chance": self._warn_if_at_chance(scored),
                    "supernet_history": self.run_dir.read_log()}  # fmt: skip
         return self.run_dir.finish(RobNetGenotype.from_str(best["genotype"]), details, time.perf_counter() - started)
+
+    def _warn_if_at_chance(self, scored: list[dict]) -> bool:
+        """Whether no candidate's clean accuracy on the held-out images is above chance (its 95% interval
+        reaches 1 / classes): then the supernet has not learnt and the ranking, hence the winner, is noise."""
+        n_val, chance = self.config.n_val, 1 / self.spec.num_classes
+        top = max(c["clean_accuracy"] for c in scored)
+        low, high = wilson_interval(round(top * n_val), n_val)
+        if low > chance:
+            return False
+        _logger.warning("no RobNet candidate is above chance: the best clean accuracy on the %d held-out images is "
+                        "%.1f%% (95%% CI %.1f-%.1f%%, chance %.1f%%), so the supernet has not learnt and the chosen "
+                        "architecture is in effect a random draw; train the supernet longer (supernet_epochs) or "
+                        "on more images (n_train)", n_val, 100 * top, 100 * low, 100 * high, 100 * chance)
+        return True
 
     # -- phases --------------------------------------------------------------------------------------------------
 
