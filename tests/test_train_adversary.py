@@ -14,7 +14,7 @@ from robench.errors import RobenchError
 from robench.perturb import Adversary, perturb, random_start
 from robench.train.adversary import adversary_from_recipe, training_step
 from robench.train.recipes import Recipe
-from robench.train.trainer import _TrainForward
+from robench.train.trainer import _TrainForward, warn_if_single_step_overfitting
 
 
 class TinyNet(nn.Module):
@@ -121,3 +121,17 @@ def test_auxiliary_loss_without_auxiliary_head_is_an_error(model, batch):
     recipe = Recipe.from_preset("darts")
     with pytest.raises(RobenchError, match="no auxiliary head"):
         training_step(model, _TrainForward(model), x, y, recipe, None, no_autocast)
+
+
+@pytest.mark.parametrize("recipe, clean, adv, warned", [
+    ("fast-at", 0.271, 0.289, True),    # robnet_searched_small's epoch: PGD-20 0% afterwards, FGSM 25%
+    ("fast-at", 0.302, 0.235, False),   # advrush_searched_small's epoch
+    ("robnet-pgd", 0.271, 0.289, False),  # a multi-step adversary is not single-step overfitting
+    ("fast-at", None, 0.289, False),    # no clean accuracy sampled
+])  # fmt: skip
+def test_single_step_training_warns_when_its_adversarial_inputs_beat_its_clean_ones(caplog, recipe, clean, adv,
+                                                                                    warned):  # fmt: skip
+    record = {"epoch": 1, "acc_clean": clean, "acc_adv": adv}
+    with caplog.at_level("WARNING", logger="robench.train.trainer"):
+        assert warn_if_single_step_overfitting(Recipe.from_preset(recipe), record) is warned
+    assert ("catastrophic overfitting" in caplog.text) is warned

@@ -443,6 +443,8 @@ class Trainer:
         record = self._record("epoch", phase, position, meter, lr, None)
         record["seconds"] = round(position["seconds"], 3)
         run.log.write(record)
+        if self.rank == 0:
+            warn_if_single_step_overfitting(recipe, record)
         run.display.print(_stats_text(record, prefix=run.task))
         run.display.finish(run.task)
         position.update(epoch=epoch + 1, step=0, meter=None)
@@ -605,6 +607,22 @@ class Trainer:
             "mixed_precision": self.amp,
             "torch": torch.__version__,
         }
+
+
+def warn_if_single_step_overfitting(recipe: Recipe, record: dict[str, Any]) -> bool:
+    """Whether an epoch of single-step (FGSM-RS) training classified its adversarial inputs better than its clean
+    ones, and if so warn: that is the signature of catastrophic overfitting (Wong et al. 2020, Andriushchenko &
+    Flammarion 2020), where the one-step perturbation stops being an attack and multi-step PGD accuracy falls
+    towards zero."""
+    clean, adv = record.get("acc_clean"), record.get("acc_adv")
+    if recipe.adversary != "fgsm-rs" or clean is None or adv is None or adv <= clean:
+        return False
+    _logger.warning("epoch %d of recipe %s classified its FGSM-RS inputs better than its clean ones (%.1f%% vs "
+                    "%.1f%%): the signature of catastrophic overfitting, after which PGD accuracy collapses; check the "
+                    "checkpoint with `robench eval ... --attack pgd20` before trusting it, and retrain with a smaller "
+                    "step_size, fewer epochs or a multi-step recipe", record["epoch"], recipe.name, 100 * adv,
+                    100 * clean)  # fmt: skip
+    return True
 
 
 def _stats_text(record: dict[str, Any], prefix: str = "") -> str:
