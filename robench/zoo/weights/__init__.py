@@ -50,6 +50,7 @@ TAGS = (
     ("resnet18_w3_small", "resnet18", "resnet18_w3_small-cifar10"),
     ("advrush_searched_small", "advrush", "advrush_searched_small-cifar10"),
     ("arnas_searched_small", "arnas", "arnas_searched_small-cifar10"),
+    ("robnet_searched_small", "robnet_free", "robnet_searched_small-cifar10"),
 )
 
 for _tag in TAGS:
