@@ -31,6 +31,7 @@ SMALL = {
     "advrush_searched_small": ({"C": 8, "layers": 8}, FAST_AT.shortened(1)),
     "arnas_searched_small": ({"C": 8, "layers": 8}, FAST_AT.shortened(1)),
     "robnet_searched_small": ({"C": 8, "layers": 8}, FAST_AT.shortened(1)),
+    "random_ensemble_searched_small": ({"C": 8}, FAST_AT.shortened(1)),
 }
 # every packaged checkpoint has its PGD-20 + AutoAttack evaluation filed in the leaderboard
 RECORDED = tuple(name for name, _, _ in TAGS)

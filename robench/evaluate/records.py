@@ -195,9 +195,10 @@ _SCHEMAS = {SCHEMA_ID: RESULT_SCHEMA, TRANSFER_SCHEMA_ID: TRANSFER_SCHEMA}
 
 
 def lineage_text(search: dict[str, Any]) -> str:
-    """A record's ``model.search`` block in words: "advrush search (seed 0; epochs=4, C=8, layers=5, n_train=2000)"."""
+    """A record's ``model.search`` block in words: "advrush search (seed 0; epochs=4, C=8, layers=5, n_train=2000)";
+    a budget left unset (n_train of a search that reads no data) is left out."""
     budget = ", ".join(f"{k}={v if not isinstance(v, list) else '+'.join(map(str, v))}"
-                       for k, v in search["budget"].items())
+                       for k, v in search["budget"].items() if v is not None)
     scale = f", {search['scale']} scale" if search.get("scale") else ""
     return f"{search['method']} search (seed {search.get('seed')}{scale}; {budget})"
 

@@ -25,7 +25,8 @@ networks that exercise the whole pipeline, not reproductions of the papers' mode
   trains (about 0.1M parameters at C=8 with 8 cells; 0.03M for the ARNAS cells it found, pooling-heavy), trained
   with their recipe, so that the leaderboard compares searched cells with them at equal size and equal training.
 - ``<method>_searched_small``: the architecture ``robench reproduce METHOD --scale small --recipe fast-at`` found
-  on CIFAR-10 and the checkpoint it trained, 1 epoch at C=8 (``scripts/reproduce_small.sh``); its config.json
+  on CIFAR-10 and the checkpoint it trained, 1 epoch at C=8 with 8 cells (the random ensemble's 6 + 3 + 2)
+  (``scripts/reproduce_small.sh``); its config.json
   names the search run under ``metadata.search`` (method, seed, budget, request hash, the genotype's arch_id).
 """
 
@@ -51,6 +52,7 @@ TAGS = (
     ("advrush_searched_small", "advrush", "advrush_searched_small-cifar10"),
     ("arnas_searched_small", "arnas", "arnas_searched_small-cifar10"),
     ("robnet_searched_small", "robnet_free", "robnet_searched_small-cifar10"),
+    ("random_ensemble_searched_small", "random_ensemble", "random_ensemble_searched_small-cifar10"),
 )
 
 for _tag in TAGS:
